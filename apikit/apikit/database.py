@@ -1,0 +1,90 @@
+"""Tortoise ORM lifecycle, readiness probe, and recognising an unreachable database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from tortoise import Tortoise, connections
+from tortoise.exceptions import DBConnectionError
+from tortoise.migrations import api as migrations_api
+
+try:  # PostgreSQL driver; absent where only SQLite is used.
+    import asyncpg
+except ImportError:  # pragma: no cover
+    asyncpg = None
+
+PING_TIMEOUT_SECONDS = 2.0
+
+
+def tortoise_config(database_url: str, *, models: str, migrations: str) -> dict[str, Any]:
+    """One app called `models` on one connection, timestamps in UTC."""
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": [models],
+                "default_connection": "default",
+                "migrations": migrations,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def ensure_sqlite_directory(database_url: str) -> None:
+    """SQLite creates the file but not its folder; make the folder."""
+    if database_url.startswith("sqlite://") and ":memory:" not in database_url:
+        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def migrate(config: dict[str, Any]) -> None:
+    """Apply every pending migration, then close the connections it opened."""
+    ensure_sqlite_directory(config["connections"]["default"])
+    try:
+        await migrations_api.migrate(config=config)
+    finally:
+        await Tortoise.close_connections()
+
+
+def database_ctx(config: dict[str, Any]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A `cleanup_ctx` that opens the ORM on start and closes its connections on stop."""
+
+    async def database(_app: web.Application) -> AsyncIterator[None]:
+        ensure_sqlite_directory(config["connections"]["default"])
+        await Tortoise.init(config=config)
+        try:
+            yield
+        finally:
+            await Tortoise.close_connections()
+
+    return database
+
+
+async def ping() -> None:
+    """Raise unless the database answers `SELECT 1` within a short timeout."""
+    async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+        await connections.get("default").execute_query("SELECT 1")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) means the database cannot be reached."""
+    unavailable: tuple[type[BaseException], ...] = (DBConnectionError, ConnectionError)
+    if asyncpg is not None:
+        unavailable += (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.AdminShutdownError,
+        )
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, unavailable):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

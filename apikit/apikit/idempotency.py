@@ -1,0 +1,162 @@
+"""`Idempotency-Key` (IETF httpapi draft): a retried request never does its work twice.
+
+A key is claimed in its own short transaction before the work starts, so a
+concurrent duplicate sees it and gets 409. The work and the stored answer
+commit together, so a replay always matches what was done. Failed work
+releases the key, so the client may retry it. A claim whose holder died
+expires after `lock_seconds`; a stored answer is kept for `retention`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from apikit.problems import (
+    IDEMPOTENCY_IN_FLIGHT,
+    IDEMPOTENCY_KEY_REUSED,
+    MALFORMED_REQUEST,
+    FieldError,
+    Problem,
+)
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+IN_FLIGHT, DONE = "in_flight", "done"
+
+
+class IdempotencyRecordBase(Model):
+    """One claimed key per caller; each service subclasses it into its own table."""
+
+    id = fields.IntField(primary_key=True)
+    principal = fields.CharField(max_length=64)
+    key = fields.CharField(max_length=MAX_KEY_LENGTH)
+    fingerprint = fields.CharField(max_length=64)
+    state = fields.CharField(max_length=16)
+    locked_until = fields.DatetimeField()
+    response_status = fields.IntField(null=True)
+    response_body = fields.JSONField(null=True)
+    response_headers = fields.JSONField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        unique_together = (("principal", "key"),)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the work answered: stored as-is and replayed for a repeated key."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def response(self, *, replayed: bool = False) -> web.Response:
+        headers = dict(self.headers)
+        if replayed:
+            headers[REPLAYED_HEADER] = "true"
+        return web.json_response(self.body, status=self.status, headers=headers)
+
+
+Work = Callable[[BaseDBAsyncClient], Awaitable[Outcome]]
+
+
+def fingerprint(request: web.Request, payload: Any) -> str:
+    """Same method, path and JSON value give the same fingerprint, whatever the formatting."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _key_of(request: web.Request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
+        raise Problem.of(
+            MALFORMED_REQUEST,
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.",
+            errors=[FieldError("malformed", header=HEADER)],
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class IdempotencyStore:
+    """Claims, completes and releases keys in the service's own record table."""
+
+    records: type[IdempotencyRecordBase]
+    lock_seconds: float = 60.0
+    retention: timedelta = timedelta(hours=24)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    async def _claim(self, principal: str, key: str, print_: str) -> int | Outcome:
+        """The new record's id, or the stored answer to replay; 409/422 otherwise."""
+        for _ in range(3):
+            now = self.clock()
+            try:
+                record = await self.records.create(
+                    principal=principal,
+                    key=key,
+                    fingerprint=print_,
+                    state=IN_FLIGHT,
+                    locked_until=now + timedelta(seconds=self.lock_seconds),
+                )
+                return record.id
+            except IntegrityError:
+                existing = await self.records.get_or_none(principal=principal, key=key)
+            if existing is None:
+                continue  # released in between: claim again
+            if existing.created_at < now - self.retention:
+                await self.records.filter(id=existing.id).delete()
+                continue
+            if existing.fingerprint != print_:
+                raise Problem.of(IDEMPOTENCY_KEY_REUSED, "This key was sent before with another body.")
+            if existing.state == DONE:
+                return Outcome(existing.response_status, existing.response_body, existing.response_headers)
+            taken_over = await self.records.filter(
+                id=existing.id, state=IN_FLIGHT, locked_until__lt=now
+            ).update(locked_until=now + timedelta(seconds=self.lock_seconds))
+            if taken_over:
+                return existing.id
+            raise Problem.of(IDEMPOTENCY_IN_FLIGHT, headers={"Retry-After": "1"})
+        raise Problem.of(IDEMPOTENCY_IN_FLIGHT, headers={"Retry-After": "1"})
+
+    async def respond_once(
+        self, request: web.Request, *, principal: str, payload: Any, work: Work
+    ) -> web.Response:
+        """Run `work` in a transaction, at most once per (principal, Idempotency-Key)."""
+        key = _key_of(request)
+        if key is None:
+            async with in_transaction() as connection:
+                return (await work(connection)).response()
+        claim = await self._claim(principal, key, fingerprint(request, payload))
+        if isinstance(claim, Outcome):
+            return claim.response(replayed=True)
+        try:
+            async with in_transaction() as connection:
+                outcome = await work(connection)
+                await (
+                    self.records.filter(id=claim)
+                    .using_db(connection)
+                    .update(
+                        state=DONE,
+                        response_status=outcome.status,
+                        response_body=outcome.body,
+                        response_headers=dict(outcome.headers),
+                    )
+                )
+        except BaseException:
+            await self.records.filter(id=claim, state=IN_FLIGHT).delete()
+            raise
+        return outcome.response()

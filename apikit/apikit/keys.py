@@ -1,0 +1,20 @@
+"""Every `web.AppKey` apikit uses, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from apikit.endpoints import Endpoint
+    from apikit.problems import ProblemType
+
+ENDPOINTS = web.AppKey("endpoints", list["Endpoint"])
+TOKENS = web.AppKey("tokens", "TokenRegistry")
+REALM = web.AppKey("realm", str)
+METRICS_RECORDER = web.AppKey("metrics_recorder", "HttpMetrics")
+READINESS = web.AppKey("readiness", "Callable[[], Awaitable[None]]")
+PROBLEM_TYPES = web.AppKey("problem_types", dict[str, "ProblemType"])
+SERVICE_INFO = web.AppKey("service_info", dict[str, str])
+DOMAIN_ERRORS = web.AppKey("domain_errors", dict[type, "ProblemType"])

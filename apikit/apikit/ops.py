@@ -1,0 +1,121 @@
+"""Operational endpoints every service serves: probes, metrics, the contract and its docs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from apikit.docs_page import render_docs
+from apikit.endpoints import Endpoint, Response
+from apikit.keys import ENDPOINTS, METRICS_RECORDER, PROBLEM_TYPES, READINESS, SERVICE_INFO
+from apikit.openapi import openapi_document
+from apikit.problems import SERVICE_UNAVAILABLE, Problem
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ProblemTypeDoc(BaseModel):
+    type: str
+    title: str
+    status: int
+    description: str
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """Alive: the process answers. Says nothing about its dependencies."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: the database answers within two seconds."""
+    try:
+        await request.config_dict[READINESS]()
+    except Exception:
+        raise Problem.of(
+            SERVICE_UNAVAILABLE,
+            "The database does not answer.",
+            headers={"Retry-After": "5"},
+        ) from None
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition of this process's metrics."""
+    body = generate_latest(request.config_dict[METRICS_RECORDER].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _document(request: web.Request) -> dict:
+    info = request.config_dict[SERVICE_INFO]
+    return openapi_document(
+        title=info["title"],
+        version=info["version"],
+        description=info["description"],
+        endpoints=request.config_dict[ENDPOINTS],
+    )
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """This service's OpenAPI 3.1 document, built from its route table."""
+    return web.json_response(_document(request))
+
+
+async def docs(request: web.Request) -> web.Response:
+    """Human-readable API reference."""
+    return web.Response(text=render_docs(_document(request)), content_type="text/html")
+
+
+async def problem_type(request: web.Request) -> web.Response:
+    """What a problem `type` URI means."""
+    slug = request.match_info["slug"]
+    kind = request.config_dict[PROBLEM_TYPES].get(slug)
+    if kind is None:
+        raise web.HTTPNotFound()
+    return web.json_response(
+        {"type": kind.uri, "title": kind.title, "status": kind.status, "description": kind.description}
+    )
+
+
+OPS_ENDPOINTS = [
+    Endpoint("GET", "/healthz", healthz, "Liveness probe", {200: Response("Alive", Health)}, tags=["ops"]),
+    Endpoint(
+        "GET",
+        "/readyz",
+        readyz,
+        "Readiness probe",
+        {200: Response("Ready", Health)},
+        problems=[503],
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/metrics",
+        metrics,
+        "Prometheus metrics",
+        {200: Response("Metrics", media_type="text/plain")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/openapi.json",
+        openapi_json,
+        "OpenAPI document",
+        {200: Response("The document")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET", "/docs", docs, "API reference", {200: Response("HTML", media_type="text/html")}, tags=["ops"]
+    ),
+    Endpoint(
+        "GET",
+        "/problems/{slug}",
+        problem_type,
+        "Problem type description",
+        {200: Response("The problem type", ProblemTypeDoc)},
+        problems=[404],
+        tags=["ops"],
+    ),
+]

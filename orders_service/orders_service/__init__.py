@@ -1,0 +1,1 @@
+"""Orders service: admin staff place DNA kit orders for existing users."""

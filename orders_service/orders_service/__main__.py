@@ -1,0 +1,3 @@
+from orders_service.cli import main
+
+main()

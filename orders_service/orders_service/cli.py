@@ -1,0 +1,50 @@
+"""`orders-service serve | migrate | seed`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from aiohttp import web
+from apikit.database import ensure_sqlite_directory, migrate
+from apikit.logs import configure_logging
+from apikit.settings import load_settings
+from tortoise import Tortoise
+
+from orders_service.app import create_app
+from orders_service.db import orders_tortoise_config
+from orders_service.seed import seed_demo_users
+from orders_service.settings import OrdersSettings
+
+log = logging.getLogger("orders_service")
+
+
+async def _seed(settings: OrdersSettings) -> None:
+    ensure_sqlite_directory(settings.database_url)
+    await Tortoise.init(config=orders_tortoise_config(settings.database_url))
+    try:
+        created = await seed_demo_users(settings.default_phone_region)
+    finally:
+        await Tortoise.close_connections()
+    log.info("seeded demo users", extra={"users_created": created})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="orders-service", description=__doc__)
+    parser.add_argument("command", choices=["serve", "migrate", "seed"])
+    command = parser.parse_args(argv).command
+    settings = load_settings(OrdersSettings, "orders-service")
+    configure_logging(settings.log_level)
+    if command == "migrate":
+        asyncio.run(migrate(orders_tortoise_config(settings.database_url)))
+        log.info("migrations applied")
+    elif command == "seed":
+        asyncio.run(_seed(settings))
+    else:
+        log.info("serving", extra={"host": settings.host, "port": settings.port})
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

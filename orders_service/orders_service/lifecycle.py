@@ -1,0 +1,54 @@
+"""What an order can be, and how it may move.
+
+    placed ──▶ shipped ──▶ delivered ──▶ sample_received ──▶ completed
+       │          │
+       └──────────┴──▶ cancelled
+
+`completed` and `cancelled` are final. A kit can be cancelled until it reaches
+the user; after that the sample is on its way to the lab.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SequencingType(StrEnum):
+    """The kits we sell. Whole-exome results are time-critical, hence SMS by default."""
+
+    WHOLE_EXOME = "whole-exome-sequencing"
+    WHOLE_GENOME = "whole-genome-sequencing"
+    TARGETED = "targeted-sequencing"
+    GENOTYPING_ARRAY = "genotyping-array"
+
+
+class OrderStatus(StrEnum):
+    PLACED = "placed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    SAMPLE_RECEIVED = "sample_received"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class NotificationStatus(StrEnum):
+    """Where the order-placed notification is: not yet handed to the gateway, then the gateway's status."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PLACED: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED}),
+    OrderStatus.DELIVERED: frozenset({OrderStatus.SAMPLE_RECEIVED}),
+    OrderStatus.SAMPLE_RECEIVED: frozenset({OrderStatus.COMPLETED}),
+    OrderStatus.COMPLETED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+
+def allowed_next(status: OrderStatus) -> frozenset[OrderStatus]:
+    return TRANSITIONS[status]

@@ -1,0 +1,87 @@
+"""The orders API's route table: one entry per operation, read by the router and by OpenAPI."""
+
+from __future__ import annotations
+
+from apikit.endpoints import Endpoint, Response
+from apikit.pagination import PageQuery
+
+from orders_service import views
+from orders_service.schemas import ChangeOrder, OrderView, PlaceOrder, UserPage, UserView
+from orders_service.settings import ADMIN, SUPPORT
+
+READERS = frozenset({ADMIN, SUPPORT})
+WRITERS = frozenset({ADMIN})
+
+_order = Response("The order", OrderView)
+_users = Response("A page of users with their orders", UserPage, headers={"Link": "The next page, if any"})
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/orders",
+        views.place_order,
+        "Place a DNA kit order",
+        {
+            201: Response("Placed", OrderView, headers={"Location": "The new order"}),
+            200: Response("A replay of the first answer to this Idempotency-Key", OrderView),
+        },
+        roles=WRITERS,
+        body=PlaceOrder,
+        problems=[409],
+        idempotency_key=True,
+        tags=["orders"],
+    ),
+    Endpoint(
+        "GET",
+        "/orders/{order_id}",
+        views.get_order,
+        "Read an order",
+        {200: _order},
+        roles=READERS,
+        problems=[404],
+        tags=["orders"],
+    ),
+    Endpoint(
+        "PATCH",
+        "/orders/{order_id}",
+        views.change_order,
+        "Change an order's status",
+        {200: _order},
+        roles=WRITERS,
+        body=ChangeOrder,
+        body_media_types=("application/json", "application/merge-patch+json"),
+        problems=[404, 409],
+        tags=["orders"],
+    ),
+    Endpoint(
+        "GET",
+        "/users",
+        views.list_users,
+        "List users with their orders",
+        {200: _users},
+        roles=READERS,
+        query=PageQuery,
+        tags=["users"],
+        name="list_users_no_slash",
+    ),
+    Endpoint(
+        "GET",
+        "/users/",
+        views.list_users,
+        "List users with their orders",
+        {200: _users},
+        roles=READERS,
+        query=PageQuery,
+        tags=["users"],
+    ),
+    Endpoint(
+        "GET",
+        "/users/{user_id}",
+        views.get_user,
+        "Read a user with their orders",
+        {200: Response("The user", UserView)},
+        roles=READERS,
+        problems=[404],
+        tags=["users"],
+    ),
+]

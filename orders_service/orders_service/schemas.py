@@ -1,0 +1,97 @@
+"""The JSON the API accepts and returns. Input models forbid unknown members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import pycountry
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from orders_service.lifecycle import NotificationStatus, OrderStatus, SequencingType
+
+CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _iso_country(code: str) -> str:
+    if pycountry.countries.get(alpha_2=code.upper()) is None:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as GB")
+    return code.upper()
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ShippingInfo(_Input):
+    """Where the kit goes; may differ from the user's own address."""
+
+    recipient_name: Text
+    address_lines: list[Text] = Field(min_length=1, max_length=4)
+    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    region: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = (
+        None
+    )
+    postcode: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=2, max_length=12, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
+        ),
+    ]
+    country: Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_iso_country)] = (
+        Field(description="ISO 3166-1 alpha-2")
+    )
+
+
+class PlaceOrder(_Input):
+    """`POST /orders`. `notification_channel` overrides the routing rules."""
+
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    sequencing_type: SequencingType
+    shipping_info: ShippingInfo
+    notification_channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME)] | None = None
+
+
+class ChangeOrder(_Input):
+    """`PATCH /orders/{id}`: only the status can change, along the lifecycle."""
+
+    status: OrderStatus
+
+
+class NotificationView(BaseModel):
+    requested_channel: str | None = Field(description="Channel the admin asked for, if any.")
+    channel: str | None = Field(description="Channel the gateway chose; null until it has.")
+    status: NotificationStatus
+    gateway_id: str | None = Field(description="Notification id at the gateway.")
+
+
+class OrderView(BaseModel):
+    id: str
+    user_id: str
+    sequencing_type: SequencingType
+    status: OrderStatus
+    shipping_info: dict[str, Any]
+    notification: NotificationView
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserView(BaseModel):
+    id: str
+    name: str
+    email: str
+    phone_number: str | None
+    address: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    orders: list[OrderView]
+
+
+class UserPage(BaseModel):
+    """A page of users. `count` is the number of users in `data`; follow `next_cursor` for more."""
+
+    data: list[UserView]
+    count: int
+    next_cursor: str | None

@@ -1,0 +1,75 @@
+"""Demo users for development: some reachable by SMS, some by e-mail only. Safe to run twice."""
+
+from __future__ import annotations
+
+from orders_service.contacts import normalize_email, normalize_phone_number
+from orders_service.models import User
+
+DEMO_USERS = [
+    {
+        "id": "u_ada",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone_number": "07451 277972",
+        "address": {
+            "address_lines": ["12 Example Street"],
+            "city": "London",
+            "postcode": "N1 9GU",
+            "country": "GB",
+        },
+    },
+    {
+        "id": "u_alan",
+        "name": "Alan Turing",
+        "email": "alan@example.com",
+        "phone_number": "+44 7911 123456",
+        "address": {
+            "address_lines": ["2 Bletchley Road"],
+            "city": "Milton Keynes",
+            "postcode": "MK3 6EB",
+            "country": "GB",
+        },
+    },
+    {
+        "id": "u_grace",
+        "name": "Grace Hopper",
+        "email": "grace@example.com",
+        "phone_number": None,
+        "address": {
+            "address_lines": ["1 Navy Yard"],
+            "city": "Arlington",
+            "postcode": "22202",
+            "country": "US",
+        },
+    },
+    {
+        "id": "u_rosalind",
+        "name": "Rosalind Franklin",
+        "email": "rosalind@example.com",
+        "phone_number": None,
+        "address": {
+            "address_lines": ["King's College, Strand"],
+            "city": "London",
+            "postcode": "WC2R 2LS",
+            "country": "GB",
+        },
+    },
+]
+
+
+async def seed_demo_users(default_region: str) -> int:
+    """Create the demo users that are missing; return how many were created."""
+    created = 0
+    for entry in DEMO_USERS:
+        phone = entry["phone_number"]
+        _, was_created = await User.get_or_create(
+            id=entry["id"],
+            defaults={
+                "name": entry["name"],
+                "email": normalize_email(entry["email"]),
+                "phone_number": normalize_phone_number(phone, default_region) if phone else None,
+                "address": entry["address"],
+            },
+        )
+        created += was_created
+    return created

@@ -1,0 +1,72 @@
+"""HTTP handlers: parse the request, call the domain, shape the answer. Nothing else."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from apikit.idempotency import Outcome
+from apikit.pagination import PageQuery, encode_cursor
+from apikit.validation import parse_query, read_body
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from orders_service import orders, users
+from orders_service.keys import IDEMPOTENCY
+from orders_service.presenters import order_view, user_view
+from orders_service.schemas import ChangeOrder, PlaceOrder, UserPage
+
+
+def _json(model) -> dict:
+    return model.model_dump(mode="json")
+
+
+async def place_order(request: web.Request) -> web.Response:
+    """Place a DNA kit order for an existing user. The user is notified once it is stored.
+
+    Send an `Idempotency-Key` to make retries safe: the same key and body replay
+    the first answer; the same key with another body is a 422; a request still
+    in flight with that key is a 409.
+    """
+    command = await read_body(request, PlaceOrder)
+
+    async def work(connection: BaseDBAsyncClient) -> Outcome:
+        order = await orders.place_order(command, connection=connection)
+        return Outcome(201, _json(order_view(order)), {"Location": f"/orders/{order.id}"})
+
+    return await request.app[IDEMPOTENCY].respond_once(
+        request,
+        principal=request["principal"].name,
+        payload=command.model_dump(mode="json"),
+        work=work,
+    )
+
+
+async def get_order(request: web.Request) -> web.Response:
+    """One order, with the state of its notification."""
+    order = await orders.get_order(request.match_info["order_id"])
+    return web.json_response(_json(order_view(order)))
+
+
+async def change_order(request: web.Request) -> web.Response:
+    """Move an order along its lifecycle; a move the lifecycle forbids is a 409."""
+    change = await read_body(request, ChangeOrder)
+    order = await orders.change_status(request.match_info["order_id"], change.status)
+    return web.json_response(_json(order_view(order)))
+
+
+async def list_users(request: web.Request) -> web.Response:
+    """Users with all their orders, ordered by id. Follow `next_cursor` for the next page."""
+    page = parse_query(request, PageQuery)
+    found, last_id = await users.list_users(limit=page.limit, after=page.after)
+    next_cursor = encode_cursor(last_id) if last_id else None
+    body = UserPage(data=[user_view(user) for user in found], count=len(found), next_cursor=next_cursor)
+    headers = (
+        {"Link": f'<{request.path}?limit={page.limit}&cursor={next_cursor}>; rel="next"'}
+        if next_cursor
+        else {}
+    )
+    return web.json_response(_json(body), headers=headers)
+
+
+async def get_user(request: web.Request) -> web.Response:
+    """One user with all their orders."""
+    user = await users.get_user(request.match_info["user_id"])
+    return web.json_response(_json(user_view(user)))
