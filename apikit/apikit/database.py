@@ -57,11 +57,12 @@ def database_ctx(config: dict[str, Any]) -> Callable[[web.Application], AsyncIte
 
     async def database(_app: web.Application) -> AsyncIterator[None]:
         ensure_sqlite_directory(config["connections"]["default"])
-        await Tortoise.init(config=config)
+        orm = await Tortoise.init(config=config)
         try:
             yield
         finally:
-            await Tortoise.close_connections()
+            # Close through the context itself: teardown may run in another task.
+            await orm.close_connections()
 
     return database
 

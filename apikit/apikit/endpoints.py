@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from apikit.auth import authorize
-from apikit.keys import ENDPOINTS, REALM, TOKENS
+from apikit.keys import ENDPOINTS, PRINCIPAL, REALM, TOKENS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -27,6 +27,15 @@ class Response:
     model: type[BaseModel] | None = None
     media_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)  # name -> description
+    links: Mapping[str, Link] = field(default_factory=dict)  # name -> link
+
+
+@dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: where a value in this answer can be used next (e.g. the new id)."""
+
+    operation_id: str
+    parameters: Mapping[str, str]  # parameter -> runtime expression, e.g. "$response.body#/id"
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ def _guarded(handler: Handler, roles: frozenset[str]) -> Handler:
     @wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
         app = request.config_dict
-        request["principal"] = authorize(request, app[TOKENS], roles, app[REALM])
+        request[PRINCIPAL] = authorize(request, app[TOKENS], roles, app[REALM])
         return await handler(request)
 
     return guarded

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,8 @@ from apikit.problems import (
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+# Visible ASCII, inner spaces allowed: what survives an HTTP header unchanged.
+KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
 IN_FLIGHT, DONE = "in_flight", "done"
 
 
@@ -74,18 +77,18 @@ class Outcome:
 Work = Callable[[BaseDBAsyncClient], Awaitable[Outcome]]
 
 
-def fingerprint(request: web.Request, payload: Any) -> str:
+def fingerprint(method: str, path: str, payload: Any) -> str:
     """Same method, path and JSON value give the same fingerprint, whatever the formatting."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
 def _key_of(request: web.Request) -> str | None:
     key = request.headers.get(HEADER)
-    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
+    if key is not None and not re.fullmatch(KEY_PATTERN, key):
         raise Problem.of(
             MALFORMED_REQUEST,
-            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.",
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters.",
             errors=[FieldError("malformed", header=HEADER)],
         )
     return key
@@ -140,7 +143,7 @@ class IdempotencyStore:
         if key is None:
             async with in_transaction() as connection:
                 return (await work(connection)).response()
-        claim = await self._claim(principal, key, fingerprint(request, payload))
+        claim = await self._claim(principal, key, fingerprint(request.method, request.path, payload))
         if isinstance(claim, Outcome):
             return claim.response(replayed=True)
         try:

@@ -18,3 +18,7 @@ READINESS = web.AppKey("readiness", "Callable[[], Awaitable[None]]")
 PROBLEM_TYPES = web.AppKey("problem_types", dict[str, "ProblemType"])
 SERVICE_INFO = web.AppKey("service_info", dict[str, str])
 DOMAIN_ERRORS = web.AppKey("domain_errors", dict[type, "ProblemType"])
+
+# Per-request storage.
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", "Principal")

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from apikit.endpoints import Endpoint
+from apikit.idempotency import KEY_PATTERN
 
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
@@ -80,7 +81,7 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
                 "in": "header",
                 "required": False,
                 "description": "Makes a retry safe: the same key and body replay the first answer.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "schema": {"type": "string", "pattern": KEY_PATTERN},
             }
         )
     return parameters
@@ -95,6 +96,11 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
             entry["content"] = {response.media_type: {"schema": schema}}
         elif response.media_type != "application/json":
             entry["content"] = {response.media_type: {"schema": {"type": "string"}}}
+        if response.links:
+            entry["links"] = {
+                name: {"operationId": link.operation_id, "parameters": dict(link.parameters)}
+                for name, link in response.links.items()
+            }
         if response.headers:
             entry["headers"] = {
                 name: {"description": text, "schema": {"type": "string"}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -23,7 +24,7 @@ def decode_cursor(cursor: str) -> str:
         after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError):
         raise ValueError("not a cursor this service issued") from None
-    if not isinstance(after, str):
+    if not isinstance(after, str) or not re.fullmatch(r"[ -~]{1,200}", after):
         raise ValueError("not a cursor this service issued")
     return after
 

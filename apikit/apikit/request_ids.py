@@ -7,6 +7,7 @@ import uuid
 
 from aiohttp import web
 
+from apikit.keys import REQUEST_ID
 from apikit.logs import request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -18,7 +19,7 @@ def new_request_id() -> str:
 
 
 def request_id_of(request: web.Request) -> str:
-    return request.get("request_id") or new_request_id()
+    return request.get(REQUEST_ID) or new_request_id()
 
 
 @web.middleware
@@ -26,7 +27,7 @@ async def request_id_middleware(request: web.Request, handler):
     """Outermost middleware: every response, even a 500, carries the id."""
     offered = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = offered if _ACCEPTABLE.match(offered) else new_request_id()
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     try:
         response = await handler(request)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from apikit.errors import DomainError
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from orders_service.ids import is_well_formed
 from orders_service.lifecycle import OrderStatus, allowed_next
 from orders_service.models import DNAKitOrder, User
 from orders_service.schemas import PlaceOrder
@@ -39,7 +40,7 @@ async def place_order(command: PlaceOrder, *, connection: BaseDBAsyncClient) -> 
 
 
 async def get_order(order_id: str) -> DNAKitOrder:
-    order = await DNAKitOrder.get_or_none(id=order_id)
+    order = await DNAKitOrder.get_or_none(id=order_id) if is_well_formed(order_id) else None
     if order is None:
         raise OrderNotFound(f"No order has the id {order_id!r}.")
     return order

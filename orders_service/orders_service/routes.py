@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apikit.endpoints import Endpoint, Response
+from apikit.endpoints import Endpoint, Link, Response
 from apikit.pagination import PageQuery
 
 from orders_service import views
@@ -13,7 +13,12 @@ READERS = frozenset({ADMIN, SUPPORT})
 WRITERS = frozenset({ADMIN})
 
 _order = Response("The order", OrderView)
-_users = Response("A page of users with their orders", UserPage, headers={"Link": "The next page, if any"})
+_users = Response(
+    "A page of users with their orders",
+    UserPage,
+    headers={"Link": "The next page, if any"},
+    links={"ReadFirstUser": Link("get_user", {"user_id": "$response.body#/data/0/id"})},
+)
 
 ENDPOINTS = [
     Endpoint(
@@ -22,8 +27,16 @@ ENDPOINTS = [
         views.place_order,
         "Place a DNA kit order",
         {
-            201: Response("Placed", OrderView, headers={"Location": "The new order"}),
-            200: Response("A replay of the first answer to this Idempotency-Key", OrderView),
+            201: Response(
+                "Placed (or the replay of the first answer to this Idempotency-Key)",
+                OrderView,
+                headers={"Location": "The new order", "Idempotent-Replayed": "`true` on a replay"},
+                links={
+                    "ReadOrder": Link("get_order", {"order_id": "$response.body#/id"}),
+                    "ChangeOrder": Link("change_order", {"order_id": "$response.body#/id"}),
+                    "ReadUser": Link("get_user", {"user_id": "$response.body#/user_id"}),
+                },
+            ),
         },
         roles=WRITERS,
         body=PlaceOrder,

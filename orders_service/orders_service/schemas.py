@@ -6,19 +6,50 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
+from orders_service.ids import ID_PATTERN
 from orders_service.lifecycle import NotificationStatus, OrderStatus, SequencingType
 
 CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+_NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+def _no_control_characters(text: str) -> str:
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+def text(max_length: int) -> Any:
+    """Free text: trimmed, not empty, printable, at most `max_length` characters."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
+        AfterValidator(_no_control_characters),
+        Field(json_schema_extra={"pattern": _NO_CONTROL_CHARACTERS}),
+    ]
+
+
+Line = text(200)
+Place = text(100)
+
+
+COUNTRY_CODES = sorted(country.alpha_2 for country in pycountry.countries)
 
 
 def _iso_country(code: str) -> str:
     if pycountry.countries.get(alpha_2=code.upper()) is None:
         raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as GB")
     return code.upper()
+
+
+# Lower case is accepted and upper-cased; the schema lists the canonical codes.
+CountryCode = Annotated[
+    str,
+    AfterValidator(_iso_country),
+    WithJsonSchema({"type": "string", "enum": COUNTRY_CODES, "description": "ISO 3166-1 alpha-2"}),
+]
 
 
 class _Input(BaseModel):
@@ -28,27 +59,23 @@ class _Input(BaseModel):
 class ShippingInfo(_Input):
     """Where the kit goes; may differ from the user's own address."""
 
-    recipient_name: Text
-    address_lines: list[Text] = Field(min_length=1, max_length=4)
-    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    region: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = (
-        None
-    )
+    recipient_name: Line
+    address_lines: list[Line] = Field(min_length=1, max_length=4)
+    city: Place
+    region: Place | None = None
     postcode: Annotated[
         str,
         StringConstraints(
             strip_whitespace=True, min_length=2, max_length=12, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
         ),
     ]
-    country: Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_iso_country)] = (
-        Field(description="ISO 3166-1 alpha-2")
-    )
+    country: CountryCode
 
 
 class PlaceOrder(_Input):
     """`POST /orders`. `notification_channel` overrides the routing rules."""
 
-    user_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    user_id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] = Field(examples=["u_ada"])
     sequencing_type: SequencingType
     shipping_info: ShippingInfo
     notification_channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME)] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from apikit.errors import DomainError
 from tortoise.query_utils import Prefetch
 
+from orders_service.ids import is_well_formed
 from orders_service.models import DNAKitOrder, User
 
 
@@ -29,6 +30,8 @@ async def list_users(*, limit: int, after: str | None) -> tuple[list[User], str 
 
 
 async def get_user(user_id: str) -> User:
+    if not is_well_formed(user_id):
+        raise UserNotFound(f"No user has the id {user_id!r}.")
     user = await User.get_or_none(id=user_id).prefetch_related(_with_orders())
     if user is None:
         raise UserNotFound(f"No user has the id {user_id!r}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from apikit.idempotency import Outcome
+from apikit.keys import PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
 from apikit.validation import parse_query, read_body
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -33,7 +34,7 @@ async def place_order(request: web.Request) -> web.Response:
 
     return await request.app[IDEMPOTENCY].respond_once(
         request,
-        principal=request["principal"].name,
+        principal=request[PRINCIPAL].name,
         payload=command.model_dump(mode="json"),
         work=work,
     )

@@ -1,0 +1,69 @@
+"""An orders service on a real database, driven over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from orders_service.app import create_app
+from orders_service.db import orders_tortoise_config
+from orders_service.models import DNAKitOrder, User
+from orders_service.settings import OrdersSettings
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+SUPPORT_TOKEN = "test-support-token-0123456789abcdef"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+SUPPORT = {"Authorization": f"Bearer {SUPPORT_TOKEN}"}
+
+SHIPPING = {
+    "recipient_name": "Ada Lovelace",
+    "address_lines": ["12 Example Street"],
+    "city": "London",
+    "postcode": "N1 9GU",
+    "country": "GB",
+}
+
+
+def order_body(**overrides) -> dict:
+    body = {"user_id": "u_ada", "sequencing_type": "whole-exome-sequencing", "shipping_info": SHIPPING}
+    return body | overrides
+
+
+@pytest.fixture
+def orders_database_url(database_server, tmp_path) -> str:
+    return database_server.database_url("orders", orders_tortoise_config, tmp_path)
+
+
+@pytest.fixture
+def orders_settings(orders_database_url) -> OrdersSettings:
+    return OrdersSettings(
+        APP_ENV="production",
+        ORDERS_DATABASE_URL=orders_database_url,
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        SUPPORT_TOKEN=SUPPORT_TOKEN,
+    )
+
+
+@pytest.fixture
+async def client(aiohttp_client, orders_settings):
+    return await aiohttp_client(create_app(orders_settings))
+
+
+@pytest.fixture
+async def ada(client) -> User:
+    return await User.create(
+        id="u_ada", name="Ada Lovelace", email="ada@example.com", phone_number="+447451277972"
+    )
+
+
+@pytest.fixture
+async def grace(client) -> User:
+    return await User.create(id="u_grace", name="Grace Hopper", email="grace@example.com")
+
+
+async def place(client, body: dict | None = None, headers: dict | None = None):
+    return await client.post(
+        "/orders", json=order_body() if body is None else body, headers={**ADMIN, **(headers or {})}
+    )
+
+
+async def order_count() -> int:
+    return await DNAKitOrder.all().count()
