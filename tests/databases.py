@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+
 from apikit.database import migrate
 
 ConfigFor = Callable[[str], dict[str, Any]]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
+
 from apikit.application import new_application
 from apikit.database import database_ctx, ping
 from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.problems import ProblemType
-
 from orders_service import orders, users
 from orders_service.db import orders_tortoise_config
 from orders_service.keys import IDEMPOTENCY, SETTINGS

@@ -7,11 +7,11 @@ import asyncio
 import logging
 
 from aiohttp import web
+from tortoise import Tortoise
+
 from apikit.database import ensure_sqlite_directory, migrate
 from apikit.logs import configure_logging
 from apikit.settings import load_settings
-from tortoise import Tortoise
-
 from orders_service.app import create_app
 from orders_service.db import orders_tortoise_config
 from orders_service.seed import seed_demo_users

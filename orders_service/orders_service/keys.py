@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aiohttp import web
-from apikit.idempotency import IdempotencyStore
 
+from apikit.idempotency import IdempotencyStore
 from orders_service.settings import OrdersSettings
 
 SETTINGS = web.AppKey("settings", OrdersSettings)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from apikit.idempotency import IdempotencyRecordBase
 from tortoise import fields
 from tortoise.models import Model
 
+from apikit.idempotency import IdempotencyRecordBase
 from orders_service.ids import new_order_id, new_user_id
 from orders_service.lifecycle import NotificationStatus, OrderStatus, SequencingType
 

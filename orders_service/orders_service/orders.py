@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from apikit.errors import DomainError
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from apikit.errors import DomainError
 from orders_service.ids import is_well_formed
 from orders_service.lifecycle import OrderStatus, allowed_next
 from orders_service.models import DNAKitOrder, User

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from apikit.endpoints import Endpoint, Link, Response
 from apikit.pagination import PageQuery
-
 from orders_service import views
 from orders_service.schemas import ChangeOrder, OrderView, PlaceOrder, UserPage, UserView
 from orders_service.settings import ADMIN, SUPPORT

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Self
 
-from apikit.auth import Principal, TokenRegistry
-from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, split_tokens
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from apikit.auth import Principal, TokenRegistry
+from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, split_tokens
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a documented development default, refused in production
 DEV_SUPPORT_TOKEN = "dev-support-token"  # noqa: S105

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from apikit.errors import DomainError
 from tortoise.query_utils import Prefetch
 
+from apikit.errors import DomainError
 from orders_service.ids import is_well_formed
 from orders_service.models import DNAKitOrder, User
 

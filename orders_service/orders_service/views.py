@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
+from tortoise.backends.base.client import BaseDBAsyncClient
+
 from apikit.idempotency import Outcome
 from apikit.keys import PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
 from apikit.validation import parse_query, read_body
-from tortoise.backends.base.client import BaseDBAsyncClient
-
 from orders_service import orders, users
 from orders_service.keys import IDEMPOTENCY
 from orders_service.presenters import order_view, user_view

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from orders_service.app import create_app
 from orders_service.db import orders_tortoise_config
 from orders_service.models import DNAKitOrder, User

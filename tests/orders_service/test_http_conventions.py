@@ -6,9 +6,9 @@ import json
 import logging
 
 from aiohttp import web
+
 from orders_service.app import create_app
 from orders_service.settings import OrdersSettings
-
 from tests.orders_service.conftest import ADMIN, order_body, place
 
 PROBLEM = "application/problem+json"

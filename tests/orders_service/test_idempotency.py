@@ -6,12 +6,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from apikit.idempotency import fingerprint
 from orders_service.app import create_app
 from orders_service.models import IdempotencyRecord
 from orders_service.schemas import PlaceOrder
 from orders_service.settings import OrdersSettings
-
 from tests.orders_service.conftest import ADMIN, order_body, order_count, place
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from orders_service.lifecycle import TRANSITIONS, OrderStatus
 
+from orders_service.lifecycle import TRANSITIONS, OrderStatus
 from tests.orders_service.conftest import ADMIN, SUPPORT, place
 
 LEGAL = [(before, after) for before, nexts in TRANSITIONS.items() for after in nexts]

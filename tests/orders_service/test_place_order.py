@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from orders_service.models import DNAKitOrder
 
+from orders_service.models import DNAKitOrder
 from tests.orders_service.conftest import ADMIN, SHIPPING, SUPPORT, order_body, order_count, place
 
 PROBLEM = "application/problem+json"

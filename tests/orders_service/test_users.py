@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from orders_service.models import DNAKitOrder, User
 
+from orders_service.models import DNAKitOrder, User
 from tests.orders_service.conftest import ADMIN, SHIPPING, SUPPORT, place
 
 

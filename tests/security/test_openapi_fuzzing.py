@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from orders_service.db import orders_tortoise_config
 
+from orders_service.db import orders_tortoise_config
 from tests.processes import ServiceProcess, free_port
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")

@@ -1,0 +1,60 @@
+# Two commands matter: `make run` (the whole system, offline, on SQLite) and `make test`.
+# Everything else they need is installed on first use: uv into .tools/, then the
+# locked dependencies into .venv/.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+RUN := $(UV) run --frozen --no-sync
+
+# Development defaults for `make run`; any of them can be overridden from the environment.
+export APP_ENV ?= development
+export ORDERS_DATABASE_URL ?= sqlite://var/orders.sqlite3
+
+.PHONY: help setup run test test-postgres lint format migrations query-count clean
+
+help:
+	@echo "make run            start the system on 127.0.0.1 (orders API on :8080)"
+	@echo "make test           lint and run every test (SQLite; TEST_DATABASE=postgres for PostgreSQL)"
+	@echo "make test-postgres  the same suite on PostgreSQL at 127.0.0.1:5432"
+	@echo "make migrations     write a migration for model changes"
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) uv.lock pyproject.toml */pyproject.toml
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+setup: .venv/.synced
+
+run: setup
+	$(RUN) orders-service migrate
+	$(RUN) orders-service seed
+	@echo "Orders API on http://127.0.0.1:8080 (docs: /docs, admin token: $${ADMIN_TOKEN:-dev-admin-token})"
+	$(RUN) orders-service serve
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+test: lint
+	$(RUN) pytest
+
+test-postgres: setup
+	TEST_DATABASE=postgres $(RUN) pytest
+
+format: setup
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+migrations: setup
+	$(RUN) tortoise -c orders_service.db.AUTHORING makemigrations
+
+query-count: setup
+	$(RUN) python -m benchmarks.query_count
+
+clean:
+	rm -rf .venv .tools var .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,74 @@
+"""Logs carry the request id and never an e-mail address, phone number or token in full."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from apikit.logs import JsonFormatter, MaskingFilter, mask, request_id_var
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked", "kept"),
+    [
+        ("sent to ada.lovelace@example.com", "ada.lovelace@", "a***@example.com"),
+        ("sms to +447451277972 ok", "+447451277972", "***72"),
+        ("sms to 07451277972 ok", "07451277972", "***72"),
+        ("Authorization: Bearer s3cr3t-t0ken", "s3cr3t-t0ken", "Authorization: ***"),
+        ("retrying with bearer s3cr3t-t0ken", "s3cr3t-t0ken", "bearer ***"),
+        ('{"token": "abc123xyz"}', "abc123xyz", '"token": "***'),
+        ("api_token=abc123xyz&x=1", "abc123xyz", "api_token=***"),
+    ],
+)
+def test_personal_data_and_secrets_are_masked(text, leaked, kept):
+    masked = mask(text)
+
+    assert leaked not in masked
+    assert kept in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["order ord_01j9x7 placed", "2026-11-26T08:35:04Z", "took 1234.5 ms", "request 5f0c2a9e1b7d4c3a"],
+)
+def test_ordinary_text_is_left_alone(text):
+    assert mask(text) == text
+
+
+def _formatted(record: logging.LogRecord) -> dict:
+    MaskingFilter().filter(record)
+    return json.loads(JsonFormatter().format(record))
+
+
+def test_a_record_is_one_json_object_with_extras_and_the_request_id():
+    token = request_id_var.set("req-1")
+    try:
+        record = logging.LogRecord("svc", logging.INFO, __file__, 1, "sent to %s", ("ada@example.com",), None)
+        record.channel = "email"
+        record.recipient = "ada@example.com"
+        entry = _formatted(record)
+    finally:
+        request_id_var.reset(token)
+
+    assert entry["msg"] == "sent to a***@example.com"
+    assert entry["request_id"] == "req-1"
+    assert entry["channel"] == "email"
+    assert entry["recipient"] == "a***@example.com"
+    assert entry["level"] == "info"
+    assert entry["ts"].endswith("+00:00")
+
+
+def test_tracebacks_are_masked_too():
+    try:
+        raise ValueError("cannot reach +447451277972")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("svc", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+
+    entry = _formatted(record)
+
+    assert "+447451277972" not in entry["exc"]
+    assert "ValueError" in entry["exc"]
