@@ -1,0 +1,19 @@
+"""The hooks a channel plugin implements. Entry-point group: `notification_gateway.channels`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pluggy import HookimplMarker, HookspecMarker
+
+if TYPE_CHECKING:
+    from notification_gateway.channels import Channel
+
+hookspec = HookspecMarker("notification_gateway")
+hookimpl = HookimplMarker("notification_gateway")
+
+
+@hookspec
+def register_channels(register: Callable[[Channel], None]) -> None:
+    """Call `register(channel)` once for each channel this plugin provides."""
