@@ -163,12 +163,12 @@ async def deliver_http(
     session: aiohttp.ClientSession,
     url: str,
     *,
-    timeout: float,
+    timeout_seconds: float,
     headers: Mapping[str, str],
     json_body: Any = None,
     data: bytes | None = None,
 ) -> Receipt:
-    """POST to a provider within `timeout` seconds and classify the answer.
+    """POST to a provider within `timeout_seconds` and classify the answer.
 
     Network failures are retryable; their reason names the failure's kind only,
     never the request's headers.
@@ -179,12 +179,12 @@ async def deliver_http(
             json=json_body,
             data=data,
             headers=dict(headers),
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
             allow_redirects=False,
         ) as response:
             body = await response.content.read(MAX_PROVIDER_BODY_BYTES)
             return classify(response.status, response.headers, body)
     except TimeoutError:
-        raise RetryableDeliveryError(f"provider did not answer within {timeout:g}s") from None
+        raise RetryableDeliveryError(f"provider did not answer within {timeout_seconds:g}s") from None
     except aiohttp.ClientError as exc:
         raise RetryableDeliveryError(f"provider connection failed ({type(exc).__name__})") from None
