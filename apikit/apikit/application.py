@@ -13,6 +13,7 @@ from apikit.keys import (
     DOMAIN_ERRORS,
     METRICS_RECORDER,
     PROBLEM_TYPES,
+    RATE_LIMITER,
     READINESS,
     REALM,
     SERVICE_INFO,
@@ -22,6 +23,7 @@ from apikit.metrics import HttpMetrics
 from apikit.middlewares import observe_middleware, problem_middleware
 from apikit.ops import OPS_ENDPOINTS
 from apikit.problems import COMMON_PROBLEM_TYPES, ProblemType
+from apikit.ratelimit import RateLimiter
 from apikit.request_ids import request_id_middleware
 
 
@@ -35,6 +37,7 @@ def new_application(
     max_body_bytes: int,
     readiness: Callable[[], Awaitable[None]],
     domain_errors: Mapping[type[DomainError], ProblemType] | None = None,
+    rate_limit: str | None = None,
 ) -> web.Application:
     """An application with the shared conventions wired in; the caller adds its own endpoints."""
     app = web.Application(
@@ -46,6 +49,8 @@ def new_application(
     app[TOKENS] = tokens
     app[READINESS] = readiness
     app[METRICS_RECORDER] = HttpMetrics()
+    if rate_limit:
+        app[RATE_LIMITER] = RateLimiter(rate_limit)
     app[DOMAIN_ERRORS] = dict(domain_errors or {})
     kinds = (*COMMON_PROBLEM_TYPES, *app[DOMAIN_ERRORS].values())
     app[PROBLEM_TYPES] = {kind.slug: kind for kind in kinds}

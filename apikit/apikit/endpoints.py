@@ -14,7 +14,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from apikit.auth import authorize
-from apikit.keys import ENDPOINTS, PRINCIPAL, REALM, TOKENS
+from apikit.keys import ENDPOINTS, PRINCIPAL, RATE_LIMITER, REALM, TOKENS
+from apikit.problems import RATE_LIMITED, Problem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -62,10 +63,20 @@ class Endpoint:
 
 
 def _guarded(handler: Handler, roles: frozenset[str]) -> Handler:
+    """Authenticate, authorize, then count the call against the caller's rate limit."""
+
     @wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
         app = request.config_dict
-        request[PRINCIPAL] = authorize(request, app[TOKENS], roles, app[REALM])
+        principal = authorize(request, app[TOKENS], roles, app[REALM])
+        request[PRINCIPAL] = principal
+        limiter = app.get(RATE_LIMITER)
+        if limiter is not None and (wait := limiter.check(principal.name)) is not None:
+            raise Problem.of(
+                RATE_LIMITED,
+                f"This caller is limited to {limiter.spec}; retry in {wait}s.",
+                headers={"Retry-After": str(wait)},
+            )
         return await handler(request)
 
     return guarded

@@ -109,7 +109,7 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
         responses[str(status)] = entry
     statuses = set(endpoint.problems) | {500}
     if endpoint.roles is not None:
-        statuses |= {401, 403}
+        statuses |= {401, 403, 429}
     if endpoint.body is not None:
         statuses |= {400, 413, 415, 422}
     if endpoint.query is not None:

@@ -130,7 +130,15 @@ SERVICE_UNAVAILABLE = ProblemType(
     "A dependency is down; nothing was written. Retry after the indicated delay.",
 )
 
+RATE_LIMITED = ProblemType(
+    "rate-limited",
+    "Too many requests from this caller",
+    429,
+    "Each caller has a request budget per time window; wait for `Retry-After` seconds.",
+)
+
 COMMON_PROBLEM_TYPES = (
+    RATE_LIMITED,
     VALIDATION_FAILED,
     MALFORMED_REQUEST,
     IDEMPOTENCY_KEY_REUSED,

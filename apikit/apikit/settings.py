@@ -6,6 +6,7 @@ import sys
 from enum import StrEnum
 from typing import TypeVar
 
+from limits import parse_many
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
@@ -24,6 +25,15 @@ class Environment(StrEnum):
 def split_tokens(value: str | None) -> list[str]:
     """A comma-separated list, so a token can be rotated by running old and new side by side."""
     return [token.strip() for token in (value or "").split(",") if token.strip()]
+
+
+def check_rate_limit(value: str) -> str:
+    """A `limits` rate string such as `100/second;2000/minute`."""
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError("must look like 100/second or 100/second;2000/minute") from None
+    return value
 
 
 def load_settings(cls: type[SettingsT], program: str) -> SettingsT:

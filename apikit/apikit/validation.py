@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_origin
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -60,7 +60,7 @@ async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
 
 def parse_query(request: web.Request, model: type[ModelT]) -> ModelT:
     """Validate query parameters against `model`; 400 naming each bad parameter."""
-    params = {key: request.query.getone(key) for key in request.query}
+    params = {key: _query_value(model, key, request.query.getall(key)) for key in set(request.query)}
     try:
         return model.model_validate(params)
     except ValidationError as exc:
@@ -82,3 +82,11 @@ def _pointer(loc: tuple[int | str, ...]) -> str:
 
 def _message(error: Mapping[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _query_value(model: type[BaseModel], key: str, values: list[str]) -> str | list[str]:
+    """A list for list-typed parameters (`?status=a&status=b`), else the single value."""
+    field = model.model_fields.get(key)
+    if field is not None and get_origin(field.annotation) is list:
+        return values
+    return values[0] if len(values) == 1 else values

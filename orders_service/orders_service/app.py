@@ -47,6 +47,7 @@ def create_app(settings: OrdersSettings) -> web.Application:
         max_body_bytes=settings.max_body_bytes,
         readiness=ping,
         domain_errors=DOMAIN_ERRORS,
+        rate_limit=settings.rate_limit,
     )
     app[SETTINGS] = settings
     app[IDEMPOTENCY] = IdempotencyStore(IdempotencyRecord)

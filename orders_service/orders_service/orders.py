@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.errors import DomainError
-from orders_service.ids import is_well_formed
+from apikit.ids import is_well_formed
 from orders_service.lifecycle import OrderStatus, allowed_next
 from orders_service.models import DNAKitOrder, User
 from orders_service.schemas import PlaceOrder

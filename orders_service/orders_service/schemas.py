@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from orders_service.ids import ID_PATTERN
+from apikit.ids import ID_PATTERN
 from orders_service.lifecycle import NotificationStatus, OrderStatus, SequencingType
 
 CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
-from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, split_tokens
+from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a documented development default, refused in production
 DEV_SUPPORT_TOKEN = "dev-support-token"  # noqa: S105
@@ -28,8 +28,11 @@ class OrdersSettings(BaseSettings):
     admin_tokens: SecretStr | None = Field(None, alias="ADMIN_TOKEN")
     support_tokens: SecretStr | None = Field(None, alias="SUPPORT_TOKEN")
     max_body_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024, alias="ORDERS_MAX_BODY_BYTES")
+    rate_limit: str = Field("50/second;1000/minute", alias="ORDERS_RATE_LIMIT")
     default_phone_region: str = Field("GB", pattern=r"^[A-Z]{2}$", alias="DEFAULT_PHONE_REGION")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
+
+    _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
 
     @model_validator(mode="after")
     def _tokens_fit_environment(self) -> Self:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise.query_utils import Prefetch
 
 from apikit.errors import DomainError
-from orders_service.ids import is_well_formed
+from apikit.ids import is_well_formed
 from orders_service.models import DNAKitOrder, User
 
 

@@ -1,0 +1,3 @@
+from notification_gateway.cli import main
+
+main()

@@ -1,0 +1,130 @@
+"""The application factory: `create_app(settings)`, no module-level app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+
+import aiohttp
+from aiohttp import web
+
+from apikit.application import new_application
+from apikit.database import database_ctx, ping
+from apikit.endpoints import add_endpoints
+from apikit.idempotency import IdempotencyStore
+from apikit.keys import METRICS_RECORDER
+from apikit.problems import ProblemType
+from notification_gateway import notifications, routing, templates
+from notification_gateway.db import gateway_tortoise_config
+from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.keys import (
+    CHANNELS,
+    DELIVERY_METRICS,
+    HTTP_SESSION,
+    IDEMPOTENCY,
+    ROUTING,
+    SETTINGS,
+    WORKER,
+)
+from notification_gateway.metrics import DeliveryMetrics
+from notification_gateway.models import IdempotencyRecord
+from notification_gateway.plugins import load_channels
+from notification_gateway.policy import RetryPolicy
+from notification_gateway.routes import ENDPOINTS
+from notification_gateway.settings import GatewaySettings
+
+VERSION = "0.1.0"
+SHUTDOWN_GRACE_SECONDS = 10.0
+# A backstop only: each channel sets its own, shorter, per-request timeout.
+SESSION_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
+
+DOMAIN_ERRORS = {
+    routing.UnknownChannel: ProblemType(
+        "unknown-channel",
+        "No such channel",
+        422,
+        "`channel` must name an installed channel; `detail` lists them and `GET /channels` describes them.",
+    ),
+    routing.Unreachable: ProblemType(
+        "recipient-unreachable",
+        "The recipient cannot be reached on that channel",
+        422,
+        "The recipient has no usable address for the channel asked for, nor for any fallback.",
+    ),
+    templates.TemplateError: ProblemType(
+        "template-error",
+        "The message template cannot be filled",
+        422,
+        "Placeholders are plain names: {user_name}, {user_id} or an attribute's name.",
+    ),
+    notifications.NotificationNotFound: ProblemType(
+        "notification-not-found", "No such notification", 404, "No notification of yours has this id."
+    ),
+    notifications.NotRetryable: ProblemType(
+        "not-retryable",
+        "Only failed notifications can be retried",
+        409,
+        "This one is still on its way or delivered.",
+    ),
+}
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    """One ClientSession for every provider call of this process."""
+    connector = aiohttp.TCPConnector(limit=app[SETTINGS].delivery_concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=SESSION_TIMEOUT) as session:
+        app[HTTP_SESSION] = session
+        yield
+
+
+async def _delivery(app: web.Application) -> AsyncIterator[None]:
+    """Run this process's delivery worker; on stop, finish or hand back in-flight work."""
+    settings = app[SETTINGS]
+    worker = DeliveryWorker(
+        channels=app[CHANNELS],
+        session=app[HTTP_SESSION],
+        policy=RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+        ),
+        metrics=app[DELIVERY_METRICS],
+        concurrency=settings.delivery_concurrency,
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.poll_seconds,
+    )
+    app[WORKER] = worker
+    runner = asyncio.create_task(worker.run(), name="delivery worker")
+    try:
+        yield
+    finally:
+        await worker.stop(runner, SHUTDOWN_GRACE_SECONDS)
+
+
+def create_app(
+    settings: GatewaySettings, *, extra_plugins: Iterable[tuple[str, object]] = ()
+) -> web.Application:
+    """`extra_plugins` registers (name, plugin) pairs beside the installed ones: tests use it."""
+    app = new_application(
+        title="Notification gateway",
+        version=VERSION,
+        description="Internal services POST /notify; the gateway picks a channel, stores the notification "
+        "and delivers it through a channel plugin, with retries, exactly once as far as it can tell.",
+        realm="notification-gateway",
+        tokens=settings.token_registry(),
+        max_body_bytes=settings.max_body_bytes,
+        readiness=ping,
+        domain_errors=DOMAIN_ERRORS,
+        rate_limit=settings.rate_limit,
+    )
+    app[SETTINGS] = settings
+    app[CHANNELS] = load_channels(settings.allowed_plugins(), extra_plugins)
+    app[ROUTING] = routing.RoutingRules.load(settings.routing_file)
+    app[IDEMPOTENCY] = IdempotencyStore(IdempotencyRecord)
+    app[DELIVERY_METRICS] = DeliveryMetrics(app[METRICS_RECORDER].registry)
+    app.cleanup_ctx.append(database_ctx(gateway_tortoise_config(settings.database_url)))
+    app.cleanup_ctx.append(_http_session)
+    if settings.workers_enabled:
+        app.cleanup_ctx.append(_delivery)
+    add_endpoints(app, ENDPOINTS)
+    return app

@@ -1,0 +1,44 @@
+"""`notification-gateway serve | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from aiohttp import web
+
+from apikit.database import migrate
+from apikit.logs import configure_logging
+from apikit.settings import load_settings
+from notification_gateway.app import create_app
+from notification_gateway.channels import ChannelConfigurationError
+from notification_gateway.db import gateway_tortoise_config
+from notification_gateway.routing import RoutingFileError
+from notification_gateway.settings import GatewaySettings
+
+log = logging.getLogger("notification_gateway")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="notification-gateway", description=__doc__)
+    parser.add_argument("command", choices=["serve", "migrate"])
+    command = parser.parse_args(argv).command
+    settings = load_settings(GatewaySettings, "notification-gateway")
+    configure_logging(settings.log_level)
+    if command == "migrate":
+        asyncio.run(migrate(gateway_tortoise_config(settings.database_url)))
+        log.info("migrations applied")
+        return
+    try:
+        app = create_app(settings)
+    except (ChannelConfigurationError, RoutingFileError) as exc:
+        print(f"notification-gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    log.info("serving", extra={"host": settings.host, "port": settings.port})
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

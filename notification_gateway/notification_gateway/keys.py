@@ -1,0 +1,21 @@
+"""Every `web.AppKey` of the gateway, in one place."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from apikit.idempotency import IdempotencyStore
+from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.metrics import DeliveryMetrics
+from notification_gateway.plugins import ChannelRegistry
+from notification_gateway.routing import RoutingRules
+from notification_gateway.settings import GatewaySettings
+
+SETTINGS = web.AppKey("settings", GatewaySettings)
+CHANNELS = web.AppKey("channels", ChannelRegistry)
+ROUTING = web.AppKey("routing", RoutingRules)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
+DELIVERY_METRICS = web.AppKey("delivery_metrics", DeliveryMetrics)
+HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
+WORKER = web.AppKey("worker", DeliveryWorker)

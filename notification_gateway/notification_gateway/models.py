@@ -1,0 +1,72 @@
+"""Database tables of the gateway: the durable delivery queue and its attempt history."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from apikit.idempotency import IdempotencyRecordBase
+from notification_gateway.ids import new_notification_id
+from notification_gateway.status import AttemptOutcome, NotificationStatus
+
+
+class Notification(Model):
+    """One message to one recipient, and the queue entry that delivery workers claim.
+
+    A worker owns a notification while `lease_owner` is its claim and
+    `lease_expires_at` is in the future. The lease of a dead worker simply runs out.
+    """
+
+    id = fields.CharField(primary_key=True, max_length=40, default=new_notification_id)
+    caller = fields.CharField(max_length=64, description="The calling service that created it.")
+    recipient_id = fields.CharField(max_length=40, description="The id the caller gave the recipient.")
+    recipient = fields.JSONField(description="name and contact points.")
+    message = fields.TextField()
+    title = fields.CharField(max_length=200, null=True)
+    attributes = fields.JSONField(default=dict)
+    requested_channel = fields.CharField(max_length=32, null=True)
+    channel = fields.CharField(max_length=32, description="The channel being tried now.")
+    fallback_channels = fields.JSONField(default=list, description="Channels left to try, in order.")
+    status = fields.CharEnumField(NotificationStatus, max_length=16, default=NotificationStatus.QUEUED)
+    attempt_count = fields.IntField(default=0, description="Attempts so far, on every channel.")
+    attempts_on_channel = fields.IntField(default=0, description="Attempts on the current channel.")
+    next_attempt_at = fields.DatetimeField()
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
+    callback_url = fields.CharField(max_length=2048, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    attempts: fields.ReverseRelation[DeliveryAttempt]
+
+    class Meta:
+        table = "notifications"
+        indexes = (("status", "next_attempt_at"), ("caller", "id"), ("caller", "recipient_id"))
+
+
+class DeliveryAttempt(Model):
+    """One call to a provider and how it ended."""
+
+    id = fields.IntField(primary_key=True)
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="attempts", on_delete=fields.CASCADE
+    )
+    number = fields.IntField(description="1 for the first attempt of this notification.")
+    channel = fields.CharField(max_length=32)
+    outcome = fields.CharEnumField(AttemptOutcome, max_length=16)
+    provider_status = fields.IntField(null=True)
+    error = fields.CharField(max_length=500, null=True)
+    retry_after_seconds = fields.FloatField(null=True)
+    started_at = fields.DatetimeField()
+    duration_ms = fields.FloatField()
+
+    class Meta:
+        table = "delivery_attempts"
+        unique_together = (("notification", "number"),)
+
+
+class IdempotencyRecord(IdempotencyRecordBase):
+    class Meta:
+        table = "idempotency_records"
+        unique_together = (("principal", "key"),)

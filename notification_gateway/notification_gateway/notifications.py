@@ -1,0 +1,116 @@
+"""Accepting, reading and retrying notifications. Raises domain errors, never HTTP ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.query_utils import Prefetch
+
+from apikit.errors import DomainError
+from apikit.ids import is_well_formed
+from notification_gateway.channels import Recipient
+from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.plugins import ChannelRegistry
+from notification_gateway.routing import RoutingRules
+from notification_gateway.schemas import NotifyRequest
+from notification_gateway.status import NotificationStatus
+from notification_gateway.templates import placeholders_for, render
+
+
+class NotificationNotFound(DomainError):
+    """No notification with this id belongs to the caller."""
+
+
+class NotRetryable(DomainError):
+    """Only failed notifications can be retried."""
+
+
+async def accept(
+    request: NotifyRequest,
+    *,
+    caller: str,
+    channels: ChannelRegistry,
+    rules: RoutingRules,
+    connection: BaseDBAsyncClient,
+) -> Notification:
+    """Route, render and store the notification as `queued`; workers take it from there."""
+    recipient = Recipient(
+        id=request.recipient.id, name=request.recipient.name, contacts=request.recipient.contacts
+    )
+    route = rules.resolve(
+        explicit=request.channel, attributes=request.attributes, recipient=recipient, channels=channels
+    )
+    values = placeholders_for(recipient.id, recipient.name, request.attributes)
+    return await Notification.create(
+        using_db=connection,
+        caller=caller,
+        recipient_id=recipient.id,
+        recipient={"name": recipient.name, "contacts": dict(recipient.contacts)},
+        message=render(request.message, values),
+        title=render(request.title, values) if request.title else None,
+        attributes=request.attributes,
+        requested_channel=request.channel,
+        channel=route.channel,
+        fallback_channels=list(route.fallbacks),
+        next_attempt_at=datetime.now(UTC),
+    )
+
+
+def _with_attempts() -> Prefetch:
+    return Prefetch("attempts", queryset=DeliveryAttempt.all().order_by("number"))
+
+
+async def get(notification_id: str, *, caller: str) -> Notification:
+    """The caller's notification with its attempts; another caller's is as good as absent."""
+    found = None
+    if is_well_formed(notification_id):
+        found = await Notification.get_or_none(id=notification_id, caller=caller).prefetch_related(
+            _with_attempts()
+        )
+    if found is None:
+        raise NotificationNotFound(f"No notification has the id {notification_id!r}.")
+    return found
+
+
+async def page(
+    *,
+    caller: str,
+    limit: int,
+    after: str | None,
+    statuses: Sequence[NotificationStatus],
+    channel: str | None,
+    recipient_id: str | None,
+) -> tuple[list[Notification], str | None]:
+    """The caller's notifications, newest first, and the id to continue after (None on the last page)."""
+    query = Notification.filter(caller=caller)
+    if statuses:
+        query = query.filter(status__in=list(statuses))
+    if channel:
+        query = query.filter(channel=channel)
+    if recipient_id:
+        query = query.filter(recipient_id=recipient_id)
+    if after is not None:
+        query = query.filter(id__lt=after)
+    found = await query.order_by("-id").limit(limit + 1).prefetch_related(_with_attempts())
+    if len(found) > limit:
+        return found[:limit], found[limit - 1].id
+    return found, None
+
+
+async def retry(notification_id: str, *, caller: str) -> Notification:
+    """Queue a failed notification again on its last channel, with a fresh attempt budget."""
+    notification = await get(notification_id, caller=caller)
+    if notification.status is not NotificationStatus.FAILED:
+        raise NotRetryable(f"Only failed notifications can be retried; this one is {notification.status}.")
+    updated = await Notification.filter(id=notification.id, status=NotificationStatus.FAILED).update(
+        status=NotificationStatus.QUEUED,
+        attempts_on_channel=0,
+        next_attempt_at=datetime.now(UTC),
+        finished_at=None,
+        updated_at=datetime.now(UTC),
+    )
+    if not updated:
+        raise NotRetryable("The notification changed while it was being retried; read it again.")
+    return await get(notification_id, caller=caller)

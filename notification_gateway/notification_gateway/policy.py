@@ -1,0 +1,94 @@
+"""What happens after each delivery attempt: a pure decision, so it can be tested without clocks or I/O."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from notification_gateway.status import AttemptOutcome, NotificationStatus
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped exponential backoff with full jitter; a provider's `Retry-After` is honoured as a floor."""
+
+    max_attempts: int = 5
+    base_seconds: float = 1.0
+    max_seconds: float = 300.0
+    max_retry_after_seconds: float = 3600.0
+
+    def delay(self, attempts_on_channel: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds before the next try, after `attempts_on_channel` tries have failed."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** (attempts_on_channel - 1))
+        delay = rng.uniform(0, ceiling)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_retry_after_seconds))
+        return delay
+
+
+@dataclass(frozen=True)
+class Next:
+    """The notification's new state: the field updates to store, and whether it just ended."""
+
+    status: NotificationStatus
+    updates: dict[str, Any]
+
+    @property
+    def is_final(self) -> bool:
+        return self.status.is_final
+
+
+def next_state(
+    *,
+    outcome: AttemptOutcome,
+    attempts_on_channel: int,
+    fallback_channels: Sequence[str],
+    retry_after: float | None,
+    policy: RetryPolicy,
+    now: datetime,
+    rng: random.Random,
+) -> Next:
+    """Delivered ends it; a retryable failure waits and tries again until the channel's attempts run out;
+    a permanent failure, or running out, moves to the next fallback channel, or fails for good."""
+    tried = attempts_on_channel + 1
+    released = {"lease_owner": None, "lease_expires_at": None}
+    if outcome is AttemptOutcome.DELIVERED:
+        return Next(
+            NotificationStatus.DELIVERED,
+            {
+                "status": NotificationStatus.DELIVERED,
+                "attempts_on_channel": tried,
+                "finished_at": now,
+                **released,
+            },
+        )
+    if outcome is AttemptOutcome.RETRYABLE and tried < policy.max_attempts:
+        wait = policy.delay(tried, retry_after, rng)
+        return Next(
+            NotificationStatus.QUEUED,
+            {
+                "status": NotificationStatus.QUEUED,
+                "attempts_on_channel": tried,
+                "next_attempt_at": now + timedelta(seconds=wait),
+                **released,
+            },
+        )
+    if fallback_channels:
+        return Next(
+            NotificationStatus.QUEUED,
+            {
+                "status": NotificationStatus.QUEUED,
+                "channel": fallback_channels[0],
+                "fallback_channels": list(fallback_channels[1:]),
+                "attempts_on_channel": 0,
+                "next_attempt_at": now,
+                **released,
+            },
+        )
+    return Next(
+        NotificationStatus.FAILED,
+        {"status": NotificationStatus.FAILED, "attempts_on_channel": tried, "finished_at": now, **released},
+    )

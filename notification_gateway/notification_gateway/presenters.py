@@ -1,0 +1,55 @@
+"""From database rows to the gateway's JSON shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.plugins import InstalledChannel
+from notification_gateway.schemas import AttemptView, ChannelView, NotificationView
+from notification_gateway.status import NotificationStatus
+
+
+def notification_view(
+    notification: Notification, attempts: Iterable[DeliveryAttempt] | None = None
+) -> NotificationView:
+    """`attempts` defaults to the prefetched `notification.attempts`. Contact points are never shown."""
+    waiting = notification.status in (NotificationStatus.QUEUED, NotificationStatus.SENDING)
+    return NotificationView(
+        id=notification.id,
+        status=notification.status,
+        channel=notification.channel,
+        requested_channel=notification.requested_channel,
+        fallback_channels=notification.fallback_channels,
+        recipient_id=notification.recipient_id,
+        message=notification.message,
+        title=notification.title,
+        attributes=notification.attributes,
+        next_attempt_at=notification.next_attempt_at if waiting else None,
+        created_at=notification.created_at,
+        updated_at=notification.updated_at,
+        finished_at=notification.finished_at,
+        attempts=[
+            AttemptView(
+                number=attempt.number,
+                channel=attempt.channel,
+                outcome=attempt.outcome,
+                provider_status=attempt.provider_status,
+                error=attempt.error,
+                retry_after_seconds=attempt.retry_after_seconds,
+                started_at=attempt.started_at,
+                duration_ms=attempt.duration_ms,
+            )
+            for attempt in (notification.attempts if attempts is None else attempts)
+        ],
+    )
+
+
+def channel_view(entry: InstalledChannel) -> ChannelView:
+    return ChannelView(
+        name=entry.channel.name,
+        description=entry.channel.description,
+        recipient_field=entry.channel.recipient_field,
+        plugin=entry.plugin,
+        version=entry.version,
+    )

@@ -1,0 +1,89 @@
+"""The gateway's route table: one entry per operation, read by the router and by OpenAPI."""
+
+from __future__ import annotations
+
+from apikit.endpoints import Endpoint, Link, Response
+from notification_gateway import views
+from notification_gateway.schemas import (
+    ChannelList,
+    NotificationPage,
+    NotificationView,
+    NotifyRequest,
+    RoutingView,
+)
+from notification_gateway.settings import CALLER
+
+CALLERS = frozenset({CALLER})
+
+_accepted = Response(
+    "Accepted and stored; delivery follows",
+    NotificationView,
+    headers={"Location": "The notification", "Idempotent-Replayed": "`true` on a replay"},
+    links={
+        "ReadNotification": Link("get_notification", {"notification_id": "$response.body#/id"}),
+        "RetryNotification": Link("retry_notification", {"notification_id": "$response.body#/id"}),
+    },
+)
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/notify",
+        views.notify,
+        "Send a notification",
+        {202: _accepted},
+        roles=CALLERS,
+        body=NotifyRequest,
+        problems=[409],
+        idempotency_key=True,
+        tags=["notifications"],
+    ),
+    Endpoint(
+        "GET",
+        "/notifications",
+        views.list_notifications,
+        "List your notifications",
+        {200: Response("A page of notifications, newest first", NotificationPage)},
+        roles=CALLERS,
+        query=views.NotificationQuery,
+        tags=["notifications"],
+    ),
+    Endpoint(
+        "GET",
+        "/notifications/{notification_id}",
+        views.get_notification,
+        "Read a notification and its attempts",
+        {200: Response("The notification", NotificationView)},
+        roles=CALLERS,
+        problems=[404],
+        tags=["notifications"],
+    ),
+    Endpoint(
+        "POST",
+        "/notifications/{notification_id}/retry",
+        views.retry_notification,
+        "Retry a failed notification",
+        {202: Response("Queued again", NotificationView, headers={"Location": "The notification"})},
+        roles=CALLERS,
+        problems=[404, 409],
+        tags=["notifications"],
+    ),
+    Endpoint(
+        "GET",
+        "/channels",
+        views.list_channels,
+        "List installed channels",
+        {200: Response("The channels", ChannelList)},
+        roles=CALLERS,
+        tags=["channels"],
+    ),
+    Endpoint(
+        "GET",
+        "/routing",
+        views.show_routing,
+        "Show the routing rules",
+        {200: Response("The rules in force", RoutingView)},
+        roles=CALLERS,
+        tags=["channels"],
+    ),
+]

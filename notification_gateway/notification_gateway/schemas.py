@@ -1,0 +1,141 @@
+"""The JSON the gateway accepts and returns. Input models forbid unknown members."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from apikit.ids import ID_PATTERN
+from notification_gateway.status import AttemptOutcome, NotificationStatus
+
+CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+CONTACT_FIELD = r"^[a-z][a-z0-9_]{0,31}$"
+_NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+MAX_CONTACTS = 8
+MAX_ATTRIBUTES = 16
+
+
+def _no_control_characters(text: str) -> str:
+    if any((ord(char) < 0x20 and char not in "\t\n") or ord(char) == 0x7F for char in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+def text(max_length: int) -> Any:
+    """Trimmed, non-empty text without control characters (tabs and newlines allowed)."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
+        AfterValidator(_no_control_characters),
+        Field(json_schema_extra={"pattern": _NO_CONTROL_CHARACTERS}),
+    ]
+
+
+Name = text(200)
+MessageText = text(2000)
+AttributeValue = text(200)
+ContactValue = text(320)
+
+
+class RecipientIn(BaseModel):
+    """Who to reach. Besides `id` and `name`, every member is a contact point a channel may need
+    (`email`, `phone_number`, `push_topic`, ...), so a new channel needs no change here."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+    __pydantic_extra__: dict[str, ContactValue] = Field(init=False)  # type: ignore[assignment]
+
+    id: Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+    name: Name
+
+    @model_validator(mode="after")
+    def _contact_fields_are_names(self) -> RecipientIn:
+        contacts = self.__pydantic_extra__ or {}
+        bad = [key for key in contacts if not _is_contact_field(key)]
+        if bad:
+            raise ValueError(f"contact fields are lower-case names; not {bad[0]!r}")
+        if len(contacts) > MAX_CONTACTS:
+            raise ValueError(f"at most {MAX_CONTACTS} contact points")
+        return self
+
+    @property
+    def contacts(self) -> dict[str, str]:
+        return dict(self.__pydantic_extra__ or {})
+
+
+def _is_contact_field(key: str) -> bool:
+    return re.fullmatch(CONTACT_FIELD, key) is not None
+
+
+class NotifyRequest(BaseModel):
+    """`POST /notify`. `message` may name placeholders: `{user_name}`, `{user_id}`, any attribute."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    recipient: RecipientIn
+    message: MessageText = Field(examples=["Hi {user_name}, your order has been successfully placed."])
+    title: Name | None = None
+    channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME)] | None = None
+    attributes: dict[Annotated[str, StringConstraints(pattern=CONTACT_FIELD)], AttributeValue] = Field(
+        default_factory=dict, max_length=MAX_ATTRIBUTES, examples=[{"kit_type": "whole-exome-sequencing"}]
+    )
+
+
+class AttemptView(BaseModel):
+    number: int
+    channel: str
+    outcome: AttemptOutcome
+    provider_status: int | None
+    error: str | None
+    retry_after_seconds: float | None
+    started_at: datetime
+    duration_ms: float
+
+
+class NotificationView(BaseModel):
+    id: str
+    status: NotificationStatus
+    channel: str = Field(description="The channel delivering (or that delivered) it.")
+    requested_channel: str | None
+    fallback_channels: list[str] = Field(description="Channels still to try if this one fails for good.")
+    recipient_id: str
+    message: str
+    title: str | None
+    attributes: dict[str, str]
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    attempts: list[AttemptView]
+
+
+class NotificationPage(BaseModel):
+    data: list[NotificationView]
+    count: int
+    next_cursor: str | None
+
+
+class ChannelView(BaseModel):
+    name: str
+    description: str
+    recipient_field: str = Field(description="The recipient member this channel needs.")
+    plugin: str
+    version: str
+
+
+class ChannelList(BaseModel):
+    data: list[ChannelView]
+    count: int
+
+
+class RuleView(BaseModel):
+    name: str
+    when: dict[str, str | list[str]]
+    channel: str
+
+
+class RoutingView(BaseModel):
+    rules: list[RuleView]
+    fallback: list[str]

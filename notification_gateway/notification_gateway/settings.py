@@ -1,0 +1,88 @@
+"""The gateway's configuration, read from the environment and checked at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from apikit.auth import Principal, TokenRegistry
+from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
+
+DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development default, refused in production
+DEFAULT_ROUTING_FILE = Path(__file__).with_name("routing.toml")
+
+CALLER = "caller"
+
+
+class GatewaySettings(BaseSettings):
+    """Every variable is listed in `.env.example` and the README. Channel plugins read their own."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    environment: Environment = Field(Environment.PRODUCTION, alias="APP_ENV")
+    database_url: str = Field("sqlite://var/gateway.sqlite3", alias="GATEWAY_DATABASE_URL")
+    host: str = Field("127.0.0.1", alias="GATEWAY_HOST")
+    port: int = Field(8081, ge=1, le=65535, alias="GATEWAY_PORT")
+    token: SecretStr | None = Field(None, alias="GATEWAY_TOKEN")
+    callers: SecretStr | None = Field(None, alias="GATEWAY_CALLERS")
+    plugins: str | None = Field(None, alias="GATEWAY_PLUGINS")
+    routing_file: Path = Field(DEFAULT_ROUTING_FILE, alias="GATEWAY_ROUTING_FILE")
+    max_body_bytes: int = Field(32 * 1024, ge=1024, le=1024 * 1024, alias="GATEWAY_MAX_BODY_BYTES")
+    rate_limit: str = Field("100/second", alias="GATEWAY_RATE_LIMIT")
+    workers_enabled: bool = Field(True, alias="GATEWAY_WORKERS_ENABLED")
+    delivery_concurrency: int = Field(32, ge=1, le=1024, alias="GATEWAY_DELIVERY_CONCURRENCY")
+    max_attempts: int = Field(5, ge=1, le=50, alias="GATEWAY_MAX_ATTEMPTS")
+    retry_base_seconds: float = Field(1.0, gt=0, le=3600, alias="GATEWAY_RETRY_BASE_SECONDS")
+    retry_max_seconds: float = Field(300.0, gt=0, le=86400, alias="GATEWAY_RETRY_MAX_SECONDS")
+    lease_seconds: float = Field(60.0, ge=1, le=3600, alias="GATEWAY_LEASE_SECONDS")
+    poll_seconds: float = Field(0.5, gt=0, le=60, alias="GATEWAY_POLL_SECONDS")
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
+
+    _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
+
+    @field_validator("routing_file")
+    @classmethod
+    def _routing_file_exists(cls, path: Path) -> Path:
+        if not path.is_file():
+            raise ValueError(f"no routing rules file at {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _tokens_fit_environment(self) -> Self:
+        if self.environment is Environment.DEVELOPMENT:
+            return self
+        tokens = [token for token, _ in self._caller_tokens()]
+        if not tokens:
+            raise ValueError("GATEWAY_TOKEN or GATEWAY_CALLERS must be set outside development")
+        if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in tokens):
+            raise ValueError(f"tokens must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long")
+        return self
+
+    def _caller_tokens(self) -> list[tuple[str, str]]:
+        """(token, caller) pairs: GATEWAY_TOKEN is caller `default`; GATEWAY_CALLERS lists `name:token`."""
+        pairs = []
+        for entry in split_tokens(self.callers and self.callers.get_secret_value()):
+            name, separator, token = entry.partition(":")
+            if not separator or not name.strip() or not token.strip():
+                raise ValueError("GATEWAY_CALLERS must list name:token pairs, separated by commas")
+            pairs.append((token.strip(), name.strip()))
+        single = split_tokens(self.token and self.token.get_secret_value())
+        if not single and not pairs and self.environment is Environment.DEVELOPMENT:
+            single = [DEV_GATEWAY_TOKEN]
+        pairs += [(token, "default") for token in single]
+        return pairs
+
+    def token_registry(self) -> TokenRegistry:
+        """One principal per calling service; each sees only the notifications it created."""
+        return TokenRegistry(
+            (token, Principal(name, frozenset({CALLER}))) for token, name in self._caller_tokens()
+        )
+
+    def allowed_plugins(self) -> frozenset[str] | None:
+        """Entry-point names to load; None loads every installed plugin."""
+        if self.plugins is None:
+            return None
+        return frozenset(name.strip() for name in self.plugins.split(",") if name.strip())

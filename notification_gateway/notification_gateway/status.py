@@ -1,0 +1,28 @@
+"""Where a notification is in its life, and how each delivery attempt ended.
+
+queued ──claim──▶ sending ──▶ delivered
+  ▲                  │
+  └──retry later─────┤
+                     └──▶ failed ──POST …/retry──▶ queued
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class NotificationStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (NotificationStatus.DELIVERED, NotificationStatus.FAILED)
+
+
+class AttemptOutcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRYABLE = "retryable"
+    PERMANENT = "permanent"

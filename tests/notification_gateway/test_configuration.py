@@ -1,0 +1,93 @@
+"""Gateway start-up configuration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from notification_gateway.settings import GatewaySettings
+
+STRONG = "a-production-token-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in ("APP_ENV", "GATEWAY_TOKEN", "GATEWAY_CALLERS", "GATEWAY_PLUGINS", "GATEWAY_RATE_LIMIT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_production_needs_a_caller_token():
+    with pytest.raises(ValueError, match="GATEWAY_TOKEN or GATEWAY_CALLERS must be set"):
+        GatewaySettings()
+
+
+def test_development_uses_the_documented_token():
+    registry = GatewaySettings(APP_ENV="development").token_registry()
+
+    assert registry.authenticate("dev-gateway-token").name == "default"
+
+
+def test_each_calling_service_has_its_own_token():
+    settings = GatewaySettings(
+        GATEWAY_CALLERS=f"orders:{STRONG}-a, marketing:{STRONG}-b", GATEWAY_TOKEN=STRONG
+    )
+    registry = settings.token_registry()
+
+    assert registry.authenticate(f"{STRONG}-a").name == "orders"
+    assert registry.authenticate(f"{STRONG}-b").name == "marketing"
+    assert registry.authenticate(STRONG).name == "default"
+    assert STRONG not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"GATEWAY_CALLERS": "orders"}, "name:token pairs"),
+        ({"GATEWAY_TOKEN": "short"}, "at least 24 characters"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_RATE_LIMIT": "lots"}, "100/second"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_ROUTING_FILE": "/nonexistent.toml"}, "no routing rules file"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_DELIVERY_CONCURRENCY": "0"}, "greater than or equal to 1"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_reason(monkeypatch, variables, message):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValueError, match=message):
+        GatewaySettings()
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"), [(None, None), ("", frozenset()), ("email, sms", {"email", "sms"})]
+)
+def test_the_plugin_allow_list(value, allowed):
+    settings = (
+        GatewaySettings(APP_ENV="development", GATEWAY_PLUGINS=value)
+        if value is not None
+        else (GatewaySettings(APP_ENV="development"))
+    )
+
+    assert settings.allowed_plugins() == allowed
+
+
+def test_the_cli_names_a_plugin_setting_that_is_missing(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "APP_ENV": "development",
+        "GATEWAY_DATABASE_URL": f"sqlite://{tmp_path}/g.sqlite3",
+        "GATEWAY_PLUGINS": "email",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "notification_gateway", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert "EMAIL_API_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,290 @@
+"""Delivery workers: leases, attempts, retries, fallbacks and shutdown, on a real database.
+
+Time is injected: the worker's clock is a value the test moves, never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry
+
+from notification_gateway.channels import PermanentDeliveryError, RetryableDeliveryError
+from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.metrics import DeliveryMetrics
+from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.plugins import load_channels
+from notification_gateway.policy import RetryPolicy
+from notification_gateway.status import NotificationStatus
+from tests.notification_gateway.conftest import PigeonPlugin, notify, notify_body
+
+BIRD = {"id": "u_b", "name": "Bird Fancier", "loft": "loft-7", "email": "b@example.com"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC) + timedelta(seconds=1)  # ahead of notifications made in the test
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class EmailStub(PigeonPlugin):
+    """A second scripted channel, standing in for e-mail as the fallback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.channel.name, self.channel.recipient_field = "email", "email"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def email_stub() -> EmailStub:
+    return EmailStub()
+
+
+@pytest.fixture
+async def make_worker(client, pigeon, email_stub, clock):
+    channels = load_channels(frozenset(), [("pigeon", pigeon), ("email-stub", email_stub)])
+    async with aiohttp.ClientSession() as session:
+        workers = []
+
+        def make(**overrides) -> DeliveryWorker:
+            options = {
+                "channels": channels,
+                "session": session,
+                "policy": RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=10),
+                "metrics": DeliveryMetrics(CollectorRegistry()),
+                "concurrency": 8,
+                "lease_seconds": 30,
+                "poll_seconds": 0.05,
+                "clock": clock,
+                "rng": random.Random(7),
+            } | overrides
+            worker = DeliveryWorker(**options)
+            workers.append(worker)
+            return worker
+
+        yield make
+
+
+async def _queue(client, count: int = 1, **overrides) -> list[str]:
+    ids = []
+    for _ in range(count):
+        body = await (await notify(client, notify_body(recipient=BIRD, channel="pigeon", **overrides))).json()
+        ids.append(body["id"])
+    return ids
+
+
+async def _run_once(worker: DeliveryWorker) -> None:
+    """Claim what is due and finish every delivery, without the polling loop."""
+    claimed = await worker.claim(worker.concurrency)
+    await asyncio.gather(*(worker.deliver(notification) for notification in claimed))
+
+
+async def test_a_due_notification_is_delivered_once_and_recorded(client, make_worker, pigeon, clock):
+    [notification_id] = await _queue(client)
+    worker = make_worker()
+
+    await _run_once(worker)
+    await _run_once(worker)
+
+    assert [m.notification_id for m in pigeon.channel.sent] == [notification_id]
+    assert pigeon.channel.sent[0].text == "Hi Bird Fancier, your order has been successfully placed."
+    stored = await Notification.get(id=notification_id)
+    assert stored.status is NotificationStatus.DELIVERED
+    assert stored.lease_owner is None
+    [attempt] = await DeliveryAttempt.filter(notification_id=notification_id)
+    assert (attempt.number, attempt.outcome, attempt.provider_status) == (1, "delivered", 200)
+
+
+async def test_a_claim_is_exclusive_until_its_lease_runs_out(client, make_worker, clock):
+    await _queue(client, 3)
+    first, second = make_worker(), make_worker()
+
+    claimed_first = await first.claim(10)
+    claimed_second = await second.claim(10)
+    clock.advance(31)  # the first worker died: its leases expire
+    reclaimed = await second.claim(10)
+
+    assert len(claimed_first) == 3
+    assert claimed_second == []
+    assert {n.id for n in reclaimed} == {n.id for n in claimed_first}
+    assert all(n.lease_owner.startswith(second.name) for n in reclaimed)
+
+
+async def test_a_worker_that_lost_its_lease_records_nothing(client, make_worker, pigeon, clock):
+    [notification_id] = await _queue(client)
+    slow, other = make_worker(), make_worker()
+    [mine] = await slow.claim(1)
+    clock.advance(31)
+    await _run_once(other)
+
+    await slow.deliver(mine)
+
+    assert await DeliveryAttempt.filter(notification_id=notification_id).count() == 1
+    assert (await Notification.get(id=notification_id)).status is NotificationStatus.DELIVERED
+
+
+async def test_retryable_failures_wait_for_the_backoff(client, make_worker, pigeon, clock):
+    [notification_id] = await _queue(client)
+    pigeon.channel.script = [RetryableDeliveryError("provider answered 503", provider_status=503)]
+    worker = make_worker()
+
+    await _run_once(worker)
+    stored = await Notification.get(id=notification_id)
+    await _run_once(worker)  # not due yet: nothing happens
+    clock.now = stored.next_attempt_at
+    await _run_once(worker)
+
+    assert stored.status is NotificationStatus.QUEUED
+    assert clock.now > stored.updated_at or stored.next_attempt_at >= stored.updated_at
+    attempts = await DeliveryAttempt.filter(notification_id=notification_id).order_by("number")
+    assert [(a.outcome, a.provider_status) for a in attempts] == [("retryable", 503), ("delivered", 200)]
+    assert len(pigeon.channel.sent) == 1
+
+
+async def test_retry_after_is_honoured(client, make_worker, pigeon, clock):
+    [notification_id] = await _queue(client)
+    pigeon.channel.script = [
+        RetryableDeliveryError("provider answered 429", provider_status=429, retry_after=120)
+    ]
+    worker = make_worker()
+
+    await _run_once(worker)
+    clock.advance(119)
+    await _run_once(worker)
+    waiting = await Notification.get(id=notification_id)
+    clock.advance(1)
+    await _run_once(worker)
+
+    assert waiting.status is NotificationStatus.QUEUED
+    assert waiting.next_attempt_at == clock.now
+    [first, second] = await DeliveryAttempt.filter(notification_id=notification_id).order_by("number")
+    assert first.retry_after_seconds == 120
+    assert second.outcome == "delivered"
+
+
+async def test_a_permanent_failure_moves_to_the_fallback_channel(client, make_worker, pigeon, email_stub):
+    [notification_id] = await _queue(client)
+    await Notification.filter(id=notification_id).update(fallback_channels=["email"])
+    pigeon.channel.script = [PermanentDeliveryError("provider answered 400", provider_status=400)]
+    worker = make_worker()
+
+    await _run_once(worker)
+    await _run_once(worker)
+
+    stored = await Notification.get(id=notification_id)
+    assert (stored.status, stored.channel, stored.fallback_channels) == (
+        NotificationStatus.DELIVERED,
+        "email",
+        [],
+    )
+    attempts = await DeliveryAttempt.filter(notification_id=notification_id).order_by("number")
+    assert [(a.channel, a.outcome) for a in attempts] == [("pigeon", "permanent"), ("email", "delivered")]
+    assert len(email_stub.channel.sent) == 1
+
+
+async def test_running_out_of_attempts_without_fallback_fails(client, make_worker, pigeon, clock):
+    [notification_id] = await _queue(client)
+    await Notification.filter(id=notification_id).update(fallback_channels=[])
+    pigeon.channel.script = [RetryableDeliveryError("timeout")] * 3
+    worker = make_worker()
+
+    for _ in range(3):
+        await _run_once(worker)
+        clock.advance(60)
+
+    stored = await Notification.get(id=notification_id)
+    assert stored.status is NotificationStatus.FAILED
+    assert stored.finished_at is not None
+    assert await DeliveryAttempt.filter(notification_id=notification_id).count() == 3
+    assert pigeon.channel.sent == []
+
+
+async def test_a_channel_that_crashes_is_retried_not_fatal(client, make_worker, pigeon):
+    [notification_id] = await _queue(client)
+    pigeon.channel.script = [ZeroDivisionError("plugin bug")]
+
+    await _run_once(make_worker())
+
+    [attempt] = await DeliveryAttempt.filter(notification_id=notification_id)
+    assert (attempt.outcome, attempt.error) == ("retryable", "channel error (ZeroDivisionError)")
+
+
+async def test_a_channel_no_longer_installed_fails_permanently(client, make_worker):
+    [notification_id] = await _queue(client)
+    await Notification.filter(id=notification_id).update(channel="fax", fallback_channels=[])
+
+    await _run_once(make_worker())
+
+    stored = await Notification.get(id=notification_id)
+    assert stored.status is NotificationStatus.FAILED
+    [attempt] = await DeliveryAttempt.filter(notification_id=notification_id)
+    assert attempt.error == "channel 'fax' is not installed here"
+
+
+async def test_the_loop_delivers_and_a_stop_hands_back_unfinished_work(client, make_worker, pigeon):
+    await _queue(client, 5)
+    release, holding = asyncio.Event(), asyncio.Event()
+    sent = pigeon.channel.send
+
+    async def slow_after_two(message, session):
+        if len(pigeon.channel.sent) >= 2:
+            holding.set()
+            await release.wait()
+        return await sent(message, session)
+
+    pigeon.channel.send = slow_after_two
+    worker = make_worker(concurrency=5)
+    runner = asyncio.create_task(worker.run())
+    await asyncio.wait_for(holding.wait(), 10)
+
+    await worker.stop(runner, grace_seconds=0.1)
+
+    statuses = sorted(n.status for n in await Notification.all())
+    assert statuses.count(NotificationStatus.DELIVERED) == 2
+    assert statuses.count(NotificationStatus.QUEUED) == 3
+    assert await Notification.filter(lease_owner__isnull=False).count() == 0
+
+
+async def test_concurrency_bounds_the_sends_in_flight(client, make_worker, pigeon):
+    await _queue(client, 6)
+    in_flight, peak = 0, 0
+    release, two_in_flight, all_sent = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    sent = pigeon.channel.send
+
+    async def counting(message, session):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        if in_flight == 2:
+            two_in_flight.set()
+        await release.wait()
+        in_flight -= 1
+        receipt = await sent(message, session)
+        if len(pigeon.channel.sent) == 6:
+            all_sent.set()
+        return receipt
+
+    pigeon.channel.send = counting
+    worker = make_worker(concurrency=2)
+    runner = asyncio.create_task(worker.run())
+    await asyncio.wait_for(two_in_flight.wait(), 10)
+    await asyncio.sleep(0.1)  # room for a third send to start, if the bound did not hold
+    release.set()
+    await asyncio.wait_for(all_sent.wait(), 10)
+    await worker.stop(runner, grace_seconds=1)
+
+    assert peak == 2

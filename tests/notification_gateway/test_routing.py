@@ -1,0 +1,105 @@
+"""Routing rules: a table of cases, and a rules file that is checked at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from notification_gateway.channels import Recipient
+from notification_gateway.plugins import load_channels
+from notification_gateway.routing import RoutingFileError, RoutingRules, UnknownChannel, Unreachable
+from notification_gateway.settings import DEFAULT_ROUTING_FILE
+from tests.notification_gateway.conftest import PigeonPlugin
+
+RULES = RoutingRules.load(DEFAULT_ROUTING_FILE)
+BOTH = Recipient("u_1", "Ada", {"email": "ada@example.com", "phone_number": "+447451277972"})
+EMAIL_ONLY = Recipient("u_2", "Grace", {"email": "grace@example.com"})
+PHONE_ONLY = Recipient("u_3", "Alan", {"phone_number": "+447911123456"})
+NOBODY = Recipient("u_4", "Nobody", {})
+WES = {"kit_type": "whole-exome-sequencing"}
+WGS = {"kit_type": "whole-genome-sequencing"}
+
+
+@pytest.fixture
+def channels(provider_env):
+    return load_channels(frozenset({"email", "sms"}), [("pigeon", PigeonPlugin())])
+
+
+@pytest.mark.parametrize(
+    ("explicit", "attributes", "recipient", "channel", "fallbacks"),
+    [
+        (None, WES, BOTH, "sms", ("email",)),
+        (None, WGS, BOTH, "email", ()),
+        (None, {}, BOTH, "email", ()),
+        (None, WES, EMAIL_ONLY, "email", ()),
+        (None, WGS, PHONE_ONLY, None, None),  # rule says email, no address, fallback is email too
+        (None, WES, PHONE_ONLY, "sms", ()),
+        ("sms", WGS, BOTH, "sms", ("email",)),
+        ("email", WES, BOTH, "email", ()),
+        ("pigeon", {}, Recipient("u_5", "B", {"loft": "7", "email": "b@example.com"}), "pigeon", ("email",)),
+    ],
+)
+def test_routing_table(channels, explicit, attributes, recipient, channel, fallbacks):
+    if channel is None:
+        with pytest.raises(Unreachable):
+            RULES.resolve(explicit=explicit, attributes=attributes, recipient=recipient, channels=channels)
+        return
+    route = RULES.resolve(explicit=explicit, attributes=attributes, recipient=recipient, channels=channels)
+
+    assert (route.channel, route.fallbacks) == (channel, fallbacks)
+
+
+def test_an_explicit_unknown_channel_names_the_installed_ones(channels):
+    with pytest.raises(UnknownChannel, match="Available: email, pigeon, sms"):
+        RULES.resolve(explicit="fax", attributes={}, recipient=BOTH, channels=channels)
+
+
+def test_nobody_with_no_address_is_unreachable(channels):
+    with pytest.raises(Unreachable, match="No installed channel can reach this recipient"):
+        RULES.resolve(explicit=None, attributes={}, recipient=NOBODY, channels=channels)
+
+
+def test_a_list_in_when_means_one_of(tmp_path, channels):
+    rules = _rules(tmp_path, 'fallback = []\n[[rules]]\nwhen = { kit_type = ["a", "b"] }\nchannel = "sms"\n')
+
+    for kit, expected in (("a", "sms"), ("b", "sms")):
+        assert (
+            rules.resolve(
+                explicit=None, attributes={"kit_type": kit}, recipient=BOTH, channels=channels
+            ).channel
+            == expected
+        )
+    with pytest.raises(Unreachable):
+        rules.resolve(explicit=None, attributes={"kit_type": "c"}, recipient=BOTH, channels=channels)
+
+
+def test_a_rule_naming_a_missing_channel_is_skipped_for_the_fallback(tmp_path, channels):
+    rules = _rules(tmp_path, 'fallback = ["email"]\n[[rules]]\nchannel = "fax"\n')
+
+    assert rules.resolve(explicit=None, attributes={}, recipient=BOTH, channels=channels).channel == "email"
+
+
+def _rules(tmp_path: Path, text: str) -> RoutingRules:
+    path = tmp_path / "routing.toml"
+    path.write_text(text)
+    return RoutingRules.load(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[rules]]\nwhen = {}\n", "rule 1 needs a `channel`"),
+        ('[[rules]]\nchannel = "sms"\nwhen = "x"\n', "`when` must be a table"),
+        ('[[rules]]\nchannel = "sms"\nwhen = { kit = 3 }\n', "`when.kit` must be a string"),
+        ('[[rules]]\nchannel = "sms"\npriority = 1\n', "unknown keys ['priority']"),
+        ('fallback = "email"\n', "`fallback` must be a list"),
+        ("colour = 1\n", "unknown keys ['colour']"),
+        ("[[rules]\n", "Expected"),
+    ],
+)
+def test_a_broken_rules_file_is_refused_with_where_and_why(tmp_path, text, message):
+    with pytest.raises(RoutingFileError, match=r"routing\.toml") as refused:
+        _rules(tmp_path, text)
+
+    assert message in str(refused.value)
