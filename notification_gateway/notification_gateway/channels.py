@@ -11,6 +11,8 @@ no full address.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -18,13 +20,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from apikit.logs import mask
 
 MAX_PROVIDER_BODY_BYTES = 64 * 1024
+MAX_DETAIL_CHARS = 200
 _REFERENCE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Request headers whose values are credentials a provider might echo back in its body.
+_SECRET_HEADER = re.compile(r"(?i)authorization|token|key|secret|signature|cookie|password")
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,55 @@ class ChannelConfigurationError(Exception):
     """A plugin's settings are missing or malformed; the gateway refuses to start and says which."""
 
 
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Where and how a channel calls its provider's HTTP API."""
+
+    url: str
+    token: str | None = field(repr=False)
+    timeout_seconds: float
+
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+def provider_settings(
+    prefix: str,
+    *,
+    default_url: str | None,
+    token_required: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> ProviderSettings:
+    """`<PREFIX>_API_URL`, `<PREFIX>_API_TOKEN` and `<PREFIX>_TIMEOUT_SECONDS`, checked.
+
+    Errors name the variable at fault and never echo its value, so a misplaced
+    token cannot end up in a start-up log.
+    """
+    env = os.environ if environ is None else environ
+    url = env.get(f"{prefix}_API_URL", "").strip() or default_url
+    if not url or not _is_http_url(url):
+        raise ChannelConfigurationError(f"{prefix}_API_URL must be an http(s) URL with a host")
+    token = env.get(f"{prefix}_API_TOKEN", "").strip() or None
+    if token is None and token_required:
+        raise ChannelConfigurationError(f"{prefix}_API_TOKEN is not set: the channel needs its API token")
+    raw_timeout = env.get(f"{prefix}_TIMEOUT_SECONDS", "").strip()
+    try:
+        timeout = float(raw_timeout) if raw_timeout else DEFAULT_TIMEOUT_SECONDS
+    except ValueError:
+        timeout = math.nan
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ChannelConfigurationError(f"{prefix}_TIMEOUT_SECONDS must be a positive number of seconds")
+    return ProviderSettings(url=url, token=token, timeout_seconds=timeout)
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 class Channel(ABC):
     """One way to reach people. Plugins subclass this and register instances."""
 
@@ -142,8 +197,30 @@ def _summary(body: bytes) -> tuple[str | None, str | None]:
         candidate = parsed.get("id") or parsed.get("message_id")
         if isinstance(candidate, str) and _REFERENCE.match(candidate):
             reference = candidate
-    printable = "".join(char if char.isprintable() else " " for char in text).strip()
-    return reference, (mask(printable[:200]) or None)
+    # Mask before cutting, so the cut neither splits a secret past the mask nor lets `***` overflow it;
+    # mask only a bounded window, since its patterns backtrack on long runs.
+    window = text[: MAX_DETAIL_CHARS * 5]
+    printable = "".join(char if char.isprintable() else " " for char in window)
+    return reference, (mask(printable)[:MAX_DETAIL_CHARS].strip() or None)
+
+
+def _credentials(headers: Mapping[str, str]) -> list[bytes]:
+    """The secret values among request headers, whole and without their scheme (`Bearer x` and `x`)."""
+    found: list[bytes] = []
+    for name, value in headers.items():
+        if _SECRET_HEADER.search(name) and value.strip():
+            found.append(value.strip().encode())
+            credential = value.strip().partition(" ")[2].strip()
+            if credential:
+                found.append(credential.encode())
+    return sorted(found, key=len, reverse=True)
+
+
+def _redact(body: bytes, secrets: list[bytes]) -> bytes:
+    """The body without any of `secrets`, for providers that echo the request's credentials."""
+    for secret in secrets:
+        body = body.replace(secret, b"***")
+    return body
 
 
 def classify(status: int, headers: Mapping[str, str], body: bytes) -> Receipt:
@@ -171,7 +248,8 @@ async def deliver_http(
     """POST to a provider within `timeout_seconds` and classify the answer.
 
     Network failures are retryable; their reason names the failure's kind only,
-    never the request's headers.
+    never the request's headers. Credentials sent in `headers` are cut out of the
+    provider's answer before it is summarized, in case the provider echoes them.
     """
     try:
         async with session.post(
@@ -183,7 +261,7 @@ async def deliver_http(
             allow_redirects=False,
         ) as response:
             body = await response.content.read(MAX_PROVIDER_BODY_BYTES)
-            return classify(response.status, response.headers, body)
+            return classify(response.status, response.headers, _redact(body, _credentials(headers)))
     except TimeoutError:
         raise RetryableDeliveryError(f"provider did not answer within {timeout_seconds:g}s") from None
     except aiohttp.ClientError as exc:

@@ -204,3 +204,16 @@ async def test_openapi_documents_auth_and_problems_per_operation(client):
     assert place_order["responses"]["422"]["content"]["application/problem+json"]
     assert any(p["name"] == "Idempotency-Key" for p in place_order["parameters"])
     assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
+async def test_each_caller_is_rate_limited_with_retry_after(aiohttp_client, orders_settings):
+    client = await aiohttp_client(create_app(orders_settings.model_copy(update={"rate_limit": "2/minute"})))
+
+    statuses = [(await client.get("/users/", headers=ADMIN)).status for _ in range(3)]
+    limited = await client.get("/users/", headers=ADMIN)
+
+    assert statuses == [200, 200, 429]
+    assert limited.status == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert (await limited.json())["type"] == "/problems/rate-limited"
+    assert (await client.get("/healthz")).status == 200  # probes are not limited

@@ -1,0 +1,3 @@
+from provider_sandbox.cli import main
+
+main()

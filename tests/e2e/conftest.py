@@ -1,0 +1,115 @@
+"""End-to-end: the gateway and the provider sandbox as real processes on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+
+from notification_gateway.db import gateway_tortoise_config
+from tests.processes import ServiceProcess, free_port
+
+GATEWAY_TOKEN = "e2e-gateway-token-0123456789abcdef"
+CALLER = {"Authorization": f"Bearer {GATEWAY_TOKEN}"}
+EMAIL_PATH = "/dev/home-test/email-delivery-service"
+SMS_PATH = "/dev/home-test/sms-delivery-service"
+WAIT_SECONDS = 60.0
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str, within: float = WAIT_SECONDS) -> None:
+    """Poll `check` until it holds; fail saying `what` did not happen. A bound, not a benchmark."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        yield session
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    service = ServiceProcess(
+        "provider_sandbox",
+        {"PROVIDER_SANDBOX_PORT": "0"},
+        port=free_port(),
+        log_path=tmp_path / "sandbox.log",
+    )
+    service.env["PROVIDER_SANDBOX_PORT"] = str(service.port)
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def gateway_env(database_server, tmp_path, sandbox) -> dict[str, str]:
+    return {
+        "GATEWAY_DATABASE_URL": database_server.database_url("gateway", gateway_tortoise_config, tmp_path),
+        "GATEWAY_TOKEN": GATEWAY_TOKEN,
+        "GATEWAY_PLUGINS": "email,sms",
+        "GATEWAY_RATE_LIMIT": "100000/second",
+        "GATEWAY_RETRY_BASE_SECONDS": "0.05",
+        "GATEWAY_RETRY_MAX_SECONDS": "0.5",
+        "GATEWAY_POLL_SECONDS": "0.05",
+        "GATEWAY_LEASE_SECONDS": "3",
+        "EMAIL_API_URL": sandbox.url + EMAIL_PATH,
+        "EMAIL_API_TOKEN": "dev-email-token",
+        "EMAIL_TIMEOUT_SECONDS": "2",
+        "SMS_API_URL": sandbox.url + SMS_PATH,
+        "SMS_API_TOKEN": "dev-sms-token",
+        "SMS_TIMEOUT_SECONDS": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def start_gateway(gateway_env, tmp_path):
+    """Start a gateway process (several may share the database); all are stopped afterwards."""
+    started: list[ServiceProcess] = []
+
+    def start(**overrides: str) -> ServiceProcess:
+        port = free_port()
+        service = ServiceProcess(
+            "notification_gateway",
+            gateway_env | {"GATEWAY_PORT": str(port)} | overrides,
+            port=port,
+            log_path=tmp_path / f"gateway-{len(started)}.log",
+        )
+        started.append(service)
+        service.start()
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+class Sandbox:
+    """Reads and steers the sandbox over its control API."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.http, self.url = http, url
+
+    async def messages(self, channel: str) -> list[dict]:
+        async with self.http.get(f"{self.url}/_sandbox/messages", params={"channel": channel}) as response:
+            return (await response.json())["data"]
+
+    async def requests(self, channel: str) -> list[dict]:
+        async with self.http.get(f"{self.url}/_sandbox/requests", params={"channel": channel}) as response:
+            return (await response.json())["data"]
+
+    async def faults(self, channel: str, **plan) -> None:
+        async with self.http.put(f"{self.url}/_sandbox/faults/{channel}", json=plan) as response:
+            assert response.status == 200, await response.text()
+
+
+@pytest.fixture
+def provider(http, sandbox) -> Sandbox:
+    return Sandbox(http, sandbox.url)
