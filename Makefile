@@ -9,8 +9,15 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 
 # Development defaults for `make run`; any of them can be overridden from the environment.
+# The channel plugins talk to the provider sandbox on :8082, never to a real provider.
+SANDBOX := http://127.0.0.1:8082
 export APP_ENV ?= development
 export ORDERS_DATABASE_URL ?= sqlite://var/orders.sqlite3
+export GATEWAY_DATABASE_URL ?= sqlite://var/gateway.sqlite3
+export EMAIL_API_URL ?= $(SANDBOX)/dev/home-test/email-delivery-service
+export EMAIL_API_TOKEN ?= dev-email-token
+export SMS_API_URL ?= $(SANDBOX)/dev/home-test/sms-delivery-service
+export SMS_API_TOKEN ?= dev-sms-token
 
 .PHONY: help setup run test test-postgres lint format migrations query-count clean
 
@@ -33,8 +40,14 @@ setup: .venv/.synced
 run: setup
 	$(RUN) orders-service migrate
 	$(RUN) orders-service seed
-	@echo "Orders API on http://127.0.0.1:8080 (docs: /docs, admin token: $${ADMIN_TOKEN:-dev-admin-token})"
-	$(RUN) orders-service serve
+	$(RUN) notification-gateway migrate
+	@echo
+	@echo "  orders API        http://127.0.0.1:8080/docs   token: $${ADMIN_TOKEN:-dev-admin-token}"
+	@echo "  gateway API       http://127.0.0.1:8081/docs   token: $${GATEWAY_TOKEN:-dev-gateway-token}"
+	@echo "  provider sandbox  http://127.0.0.1:8082/_sandbox/messages"
+	@echo "  Ctrl-C stops all three."
+	@echo
+	$(RUN) honcho start -f Procfile.dev
 
 lint: setup
 	$(RUN) ruff check .
@@ -52,6 +65,7 @@ format: setup
 
 migrations: setup
 	$(RUN) tortoise -c orders_service.db.AUTHORING makemigrations
+	$(RUN) tortoise -c notification_gateway.db.AUTHORING makemigrations
 
 query-count: setup
 	$(RUN) python -m benchmarks.query_count

@@ -1,0 +1,2 @@
+-- One PostgreSQL server, one database per service: they share nothing but HTTP.
+CREATE DATABASE gateway;
