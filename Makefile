@@ -19,13 +19,14 @@ export EMAIL_API_TOKEN ?= dev-email-token
 export SMS_API_URL ?= $(SANDBOX)/dev/home-test/sms-delivery-service
 export SMS_API_TOKEN ?= dev-sms-token
 
-.PHONY: help setup run test test-postgres lint format migrations query-count clean
+.PHONY: help setup run test test-postgres lint format migrations query-count bench clean
 
 help:
 	@echo "make run            start the system on 127.0.0.1 (orders API on :8080)"
 	@echo "make test           lint and run every test (SQLite; TEST_DATABASE=postgres for PostgreSQL)"
 	@echo "make test-postgres  the same suite on PostgreSQL at 127.0.0.1:5432"
 	@echo "make migrations     write a migration for model changes"
+	@echo "make bench          run the benchmarks; tables go to benchmarks/results/"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -66,6 +67,10 @@ format: setup
 migrations: setup
 	$(RUN) tortoise -c orders_service.db.AUTHORING makemigrations
 	$(RUN) tortoise -c notification_gateway.db.AUTHORING makemigrations
+
+bench: setup
+	$(RUN) python -m benchmarks.query_count
+	$(RUN) python -m benchmarks.gateway_throughput
 
 query-count: setup
 	$(RUN) python -m benchmarks.query_count
