@@ -8,9 +8,11 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """A rule of the domain was broken. `pointer` names the request member at fault, if any."""
+    """A rule of the domain was broken. `pointer` names the request member at fault, if any;
+    `retry_after` (seconds) says the same request may succeed later."""
 
-    def __init__(self, detail: str, *, pointer: str | None = None) -> None:
+    def __init__(self, detail: str, *, pointer: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.pointer = pointer
+        self.retry_after = retry_after

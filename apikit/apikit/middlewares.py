@@ -44,7 +44,8 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> Proble
 def _from_domain_error(error: DomainError, request: web.Request) -> Problem:
     kind = request.config_dict[DOMAIN_ERRORS][type(error)]
     errors = [FieldError(error.detail, pointer=error.pointer)] if error.pointer else []
-    return Problem.of(kind, error.detail, errors=errors)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return Problem.of(kind, error.detail, errors=errors, headers=headers)
 
 
 @web.middleware

@@ -8,25 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from apikit.backoff import Backoff
 from notification_gateway.status import AttemptOutcome, NotificationStatus
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Capped exponential backoff with full jitter; a provider's `Retry-After` is honoured as a floor."""
+class RetryPolicy(Backoff):
+    """How many tries each channel gets, and how long to wait between them."""
 
     max_attempts: int = 5
-    base_seconds: float = 1.0
-    max_seconds: float = 300.0
-    max_retry_after_seconds: float = 3600.0
 
-    def delay(self, attempts_on_channel: int, retry_after: float | None, rng: random.Random) -> float:
+    def wait(self, attempts_on_channel: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds before the next try, after `attempts_on_channel` tries have failed."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** (attempts_on_channel - 1))
-        delay = rng.uniform(0, ceiling)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.max_retry_after_seconds))
-        return delay
+        return self.delay(attempts_on_channel, rng, retry_after)
 
 
 @dataclass(frozen=True)
@@ -66,7 +60,7 @@ def next_state(
             },
         )
     if outcome is AttemptOutcome.RETRYABLE and tried < policy.max_attempts:
-        wait = policy.delay(tried, retry_after, rng)
+        wait = policy.wait(tried, retry_after, rng)
         return Next(
             NotificationStatus.QUEUED,
             {

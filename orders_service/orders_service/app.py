@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
 from aiohttp import web
+from standardwebhooks.webhooks import Webhook
 
 from apikit.application import new_application
+from apikit.backoff import Backoff
 from apikit.database import database_ctx, ping
 from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.problems import ProblemType
-from orders_service import orders, users
+from orders_service import notifications, orders, users
 from orders_service.db import orders_tortoise_config
-from orders_service.keys import IDEMPOTENCY, SETTINGS
+from orders_service.keys import HTTP_SESSION, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
 from orders_service.models import IdempotencyRecord
+from orders_service.notifications import ChannelDirectory, NotificationService
+from orders_service.relay import OutboxRelay
 from orders_service.routes import ENDPOINTS
 from orders_service.settings import OrdersSettings
 
@@ -33,7 +41,66 @@ DOMAIN_ERRORS = {
         409,
         "The lifecycle does not allow this change from the order's current status.",
     ),
+    notifications.UnknownChannel: ProblemType(
+        "unknown-channel",
+        "The gateway has no such channel",
+        422,
+        "`notification_channel` must name a channel the notification gateway has installed.",
+    ),
+    notifications.ChannelUnusable: ProblemType(
+        "channel-unusable",
+        "The user cannot be reached on that channel",
+        422,
+        "The user has no address for the channel named (for example SMS without a phone number).",
+    ),
+    notifications.ChannelsUnavailable: ProblemType(
+        "gateway-unavailable",
+        "The notification gateway cannot be reached",
+        503,
+        "A named channel cannot be checked right now; nothing was written. Retry after the delay.",
+    ),
 }
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+async def _gateway_client(app: web.Application) -> AsyncIterator[None]:
+    """One HTTP session for every call to the gateway; the channel directory and the service use it."""
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        app[HTTP_SESSION] = session
+        directory = ChannelDirectory(
+            session,
+            gateway_url=str(settings.gateway_url),
+            token=settings.gateway_bearer,
+            timeout=settings.gateway_timeout_seconds,
+        )
+        callback = str(settings.callback_url) if settings.callback_url else None
+        app[NOTIFICATIONS] = NotificationService(directory, callback_url=callback)
+        yield
+
+
+async def _relay(app: web.Application) -> AsyncIterator[None]:
+    """Run this process's outbox relay; on stop, finish or hand back in-flight sends."""
+    settings = app[SETTINGS]
+    relay = OutboxRelay(
+        session=app[HTTP_SESSION],
+        gateway_url=str(settings.gateway_url),
+        token=settings.gateway_bearer,
+        timeout_seconds=settings.gateway_timeout_seconds,
+        backoff=Backoff(
+            base_seconds=settings.relay_retry_base_seconds, max_seconds=settings.relay_retry_max_seconds
+        ),
+        concurrency=settings.relay_concurrency,
+        lease_seconds=settings.relay_lease_seconds,
+        poll_seconds=settings.relay_poll_seconds,
+    )
+    app[RELAY] = relay
+    runner = asyncio.create_task(relay.run(), name="outbox relay")
+    try:
+        yield
+    finally:
+        await relay.stop(runner, SHUTDOWN_GRACE_SECONDS)
 
 
 def create_app(settings: OrdersSettings) -> web.Application:
@@ -51,6 +118,10 @@ def create_app(settings: OrdersSettings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[IDEMPOTENCY] = IdempotencyStore(IdempotencyRecord)
+    app[WEBHOOK] = Webhook(settings.webhook_signing_secret)
     app.cleanup_ctx.append(database_ctx(orders_tortoise_config(settings.database_url)))
+    app.cleanup_ctx.append(_gateway_client)
+    if settings.relay_enabled:
+        app.cleanup_ctx.append(_relay)
     add_endpoints(app, ENDPOINTS)
     return app

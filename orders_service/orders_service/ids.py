@@ -1,4 +1,4 @@
-"""Id prefixes of the orders service: `u_…` for users, `ord_…` for orders."""
+"""Id prefixes of the orders service: `u_…` users, `ord_…` orders, `obx_…` outbox messages."""
 
 from __future__ import annotations
 
@@ -11,3 +11,7 @@ def new_user_id() -> str:
 
 def new_order_id() -> str:
     return new_id("ord")
+
+
+def new_outbox_id() -> str:
+    return new_id("obx")

@@ -6,8 +6,8 @@ from tortoise import fields
 from tortoise.models import Model
 
 from apikit.idempotency import IdempotencyRecordBase
-from orders_service.ids import new_order_id, new_user_id
-from orders_service.lifecycle import NotificationStatus, OrderStatus, SequencingType
+from orders_service.ids import new_order_id, new_outbox_id, new_user_id
+from orders_service.lifecycle import NotificationStatus, OrderStatus, OutboxStatus, SequencingType
 
 
 class User(Model):
@@ -18,6 +18,7 @@ class User(Model):
     email = fields.CharField(max_length=254)
     phone_number = fields.CharField(max_length=16, null=True, description="E.164")
     address = fields.JSONField(null=True)
+    contacts = fields.JSONField(default=dict, description="Other contact points, e.g. push_topic.")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -49,6 +50,42 @@ class DNAKitOrder(Model):
     class Meta:
         table = "dna_kit_orders"
         indexes = (("user_id", "created_at"),)
+
+
+class OutboxMessage(Model):
+    """A notification to hand to the gateway, written in the same transaction as what it is about.
+
+    The relay claims due rows under a lease and sends each with its id as the
+    `Idempotency-Key`, so a resend after a crash cannot notify twice.
+    """
+
+    id = fields.CharField(primary_key=True, max_length=40, default=new_outbox_id)
+    subject = fields.CharField(max_length=64, null=True, description="What it is about, e.g. order:ord_1.")
+    payload = fields.JSONField(description="The POST /notify body.")
+    request_id = fields.CharField(max_length=128, null=True)
+    status = fields.CharEnumField(OutboxStatus, max_length=16, default=OutboxStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
+    last_error = fields.CharField(max_length=300, null=True)
+    gateway_id = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_messages"
+        indexes = (("status", "next_attempt_at"),)
+
+
+class WebhookReceipt(Model):
+    """A status callback already applied: its `webhook-id` makes a replay a no-op."""
+
+    id = fields.CharField(primary_key=True, max_length=128)
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_receipts"
 
 
 class IdempotencyRecord(IdempotencyRecordBase):

@@ -10,6 +10,8 @@ from apikit.errors import DomainError
 from apikit.ids import is_well_formed
 from orders_service.lifecycle import OrderStatus, allowed_next
 from orders_service.models import DNAKitOrder, User
+from orders_service.notifications import NotificationService
+from orders_service.relay import ORDER_SUBJECT
 from orders_service.schemas import PlaceOrder
 
 
@@ -25,18 +27,43 @@ class IllegalTransition(DomainError):
     """The lifecycle does not allow the requested status change."""
 
 
-async def place_order(command: PlaceOrder, *, connection: BaseDBAsyncClient) -> DNAKitOrder:
-    """Insert the order inside the caller's transaction."""
-    user = await User.get_or_none(id=command.user_id, using_db=connection)
+async def _user(user_id: str, connection: BaseDBAsyncClient | None = None) -> User:
+    user = await User.get_or_none(id=user_id, using_db=connection)
     if user is None:
-        raise UnknownUser(f"No user has the id {command.user_id!r}.", pointer="#/user_id")
-    return await DNAKitOrder.create(
+        raise UnknownUser(f"No user has the id {user_id!r}.", pointer="#/user_id")
+    return user
+
+
+async def check_order(command: PlaceOrder, *, notifications: NotificationService) -> None:
+    """What can be refused before anything is written: an unknown user, an unusable channel."""
+    user = await _user(command.user_id)
+    if command.notification_channel is not None:
+        await notifications.check_channel(
+            user, command.notification_channel, pointer="#/notification_channel"
+        )
+
+
+async def place_order(
+    command: PlaceOrder, *, notifications: NotificationService, connection: BaseDBAsyncClient
+) -> DNAKitOrder:
+    """Insert the order and its notification in the caller's transaction: both exist, or neither."""
+    user = await _user(command.user_id, connection)
+    order = await DNAKitOrder.create(
         using_db=connection,
         user=user,
         sequencing_type=command.sequencing_type,
         shipping_info=command.shipping_info.model_dump(mode="json", exclude_none=True),
         requested_channel=command.notification_channel,
     )
+    await notifications.notify(
+        user,
+        message=f"Hi {{user_name}}, your order has been successfully placed. Reference: {order.id}.",
+        channel=command.notification_channel,
+        attributes={"kit_type": command.sequencing_type, "order_id": order.id},
+        subject=f"{ORDER_SUBJECT}{order.id}",
+        connection=connection,
+    )
+    return order
 
 
 async def get_order(order_id: str) -> DNAKitOrder:

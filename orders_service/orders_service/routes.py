@@ -96,4 +96,16 @@ ENDPOINTS = [
         problems=[404],
         tags=["users"],
     ),
+    Endpoint(
+        "POST",
+        "/webhooks/notifications",
+        views.receive_notification_status,
+        "Receive a notification's final status",
+        {
+            204: Response("Applied"),
+            200: Response("Seen before: acknowledged and ignored", media_type="application/json"),
+        },
+        problems=[400, 401, 413, 422],
+        tags=["webhooks"],
+    ),
 ]

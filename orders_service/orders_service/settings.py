@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
@@ -12,6 +12,8 @@ from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a documented development default, refused in production
 DEV_SUPPORT_TOKEN = "dev-support-token"  # noqa: S105
+DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - the gateway's own development default
+DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S105 - base64 of a dev phrase
 
 ADMIN, SUPPORT = "admin", "support"
 
@@ -30,21 +32,56 @@ class OrdersSettings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024, alias="ORDERS_MAX_BODY_BYTES")
     rate_limit: str = Field("50/second;1000/minute", alias="ORDERS_RATE_LIMIT")
     default_phone_region: str = Field("GB", pattern=r"^[A-Z]{2}$", alias="DEFAULT_PHONE_REGION")
+    gateway_url: HttpUrl = Field("http://127.0.0.1:8081", alias="ORDERS_GATEWAY_URL")
+    gateway_token: SecretStr | None = Field(None, alias="ORDERS_GATEWAY_TOKEN")
+    gateway_timeout_seconds: float = Field(5.0, gt=0, le=60, alias="ORDERS_GATEWAY_TIMEOUT_SECONDS")
+    callback_url: HttpUrl | None = Field(
+        "http://127.0.0.1:8080/webhooks/notifications", alias="ORDERS_CALLBACK_URL"
+    )
+    webhook_secret: SecretStr | None = Field(None, alias="ORDERS_WEBHOOK_SECRET")
+    relay_enabled: bool = Field(True, alias="ORDERS_RELAY_ENABLED")
+    relay_concurrency: int = Field(8, ge=1, le=256, alias="ORDERS_RELAY_CONCURRENCY")
+    relay_poll_seconds: float = Field(0.2, gt=0, le=60, alias="ORDERS_RELAY_POLL_SECONDS")
+    relay_retry_base_seconds: float = Field(0.5, gt=0, le=3600, alias="ORDERS_RELAY_RETRY_BASE_SECONDS")
+    relay_retry_max_seconds: float = Field(30.0, gt=0, le=86400, alias="ORDERS_RELAY_RETRY_MAX_SECONDS")
+    relay_lease_seconds: float = Field(30.0, ge=1, le=3600, alias="ORDERS_RELAY_LEASE_SECONDS")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
 
     @model_validator(mode="after")
-    def _tokens_fit_environment(self) -> Self:
+    def _secrets_fit_environment(self) -> Self:
         if self.environment is Environment.DEVELOPMENT:
             return self
         admin = split_tokens(self.admin_tokens and self.admin_tokens.get_secret_value())
         if not admin:
             raise ValueError("ADMIN_TOKEN must be set outside development (APP_ENV=development)")
         support = split_tokens(self.support_tokens and self.support_tokens.get_secret_value())
-        if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in admin + support):
+        gateway = [self.gateway_token.get_secret_value()] if self.gateway_token else []
+        if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in admin + support + gateway):
             raise ValueError(f"tokens must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long")
+        if not gateway:
+            raise ValueError("ORDERS_GATEWAY_TOKEN must be set outside development")
+        if self.callback_url is not None and self.webhook_secret is None:
+            raise ValueError(
+                "ORDERS_WEBHOOK_SECRET must be set outside development, or ORDERS_CALLBACK_URL empty"
+            )
         return self
+
+    @field_validator("callback_url", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def gateway_bearer(self) -> str:
+        """The token this service presents to the gateway."""
+        return self.gateway_token.get_secret_value() if self.gateway_token else DEV_GATEWAY_TOKEN
+
+    @property
+    def webhook_signing_secret(self) -> str:
+        """The shared secret the gateway signs status callbacks with."""
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else DEV_WEBHOOK_SECRET
 
     def token_registry(self) -> TokenRegistry:
         """Admins place and change orders; support staff may only read."""

@@ -9,8 +9,8 @@ from apikit.idempotency import Outcome
 from apikit.keys import PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
 from apikit.validation import parse_query, read_body
-from orders_service import orders, users
-from orders_service.keys import IDEMPOTENCY
+from orders_service import orders, users, webhooks
+from orders_service.keys import IDEMPOTENCY, NOTIFICATIONS, RELAY, WEBHOOK
 from orders_service.presenters import order_view, user_view
 from orders_service.schemas import ChangeOrder, PlaceOrder, UserPage
 
@@ -27,17 +27,22 @@ async def place_order(request: web.Request) -> web.Response:
     in flight with that key is a 409.
     """
     command = await read_body(request, PlaceOrder)
+    notifications = request.app[NOTIFICATIONS]
+    await orders.check_order(command, notifications=notifications)
 
     async def work(connection: BaseDBAsyncClient) -> Outcome:
-        order = await orders.place_order(command, connection=connection)
+        order = await orders.place_order(command, notifications=notifications, connection=connection)
         return Outcome(201, _json(order_view(order)), {"Location": f"/orders/{order.id}"})
 
-    return await request.app[IDEMPOTENCY].respond_once(
+    response = await request.app[IDEMPOTENCY].respond_once(
         request,
         principal=request[PRINCIPAL].name,
         payload=command.model_dump(mode="json"),
         work=work,
     )
+    if (relay := request.app.get(RELAY)) is not None:
+        relay.wake()
+    return response
 
 
 async def get_order(request: web.Request) -> web.Response:
@@ -65,6 +70,16 @@ async def list_users(request: web.Request) -> web.Response:
         else {}
     )
     return web.json_response(_json(body), headers=headers)
+
+
+async def receive_notification_status(request: web.Request) -> web.Response:
+    """The gateway's signed status callback (Standard Webhooks); unsigned or forged ones are 401.
+
+    A `webhook-id` seen before is acknowledged and ignored.
+    """
+    callback = webhooks.verify(request.app[WEBHOOK], await request.read(), dict(request.headers))
+    applied = await webhooks.apply(request.headers["webhook-id"], callback)
+    return web.Response(status=204) if applied else web.json_response({"status": "duplicate"})
 
 
 async def get_user(request: web.Request) -> web.Response:

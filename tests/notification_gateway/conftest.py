@@ -73,6 +73,7 @@ def provider_env(monkeypatch):
     monkeypatch.setenv("EMAIL_API_TOKEN", "email-provider-token")
     monkeypatch.setenv("SMS_API_URL", "http://127.0.0.1:9/sms")
     monkeypatch.setenv("SMS_API_TOKEN", "sms-provider-token")
+    monkeypatch.setenv("PUSH_API_URL", "http://127.0.0.1:9/push")
 
 
 @pytest.fixture

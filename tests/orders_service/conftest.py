@@ -1,15 +1,19 @@
-"""An orders service on a real database, driven over HTTP."""
+"""An orders service on a real database, driven over HTTP, beside a real gateway process."""
 
 from __future__ import annotations
 
 import pytest
 
+from notification_gateway.db import gateway_tortoise_config
 from orders_service.app import create_app
 from orders_service.db import orders_tortoise_config
 from orders_service.models import DNAKitOrder, User
 from orders_service.settings import OrdersSettings
+from tests.processes import ServiceProcess, free_port
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+GATEWAY_TOKEN = "test-orders-caller-token-0123456789"
+WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5"
 SUPPORT_TOKEN = "test-support-token-0123456789abcdef"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SUPPORT = {"Authorization": f"Bearer {SUPPORT_TOKEN}"}
@@ -28,18 +32,49 @@ def order_body(**overrides) -> dict:
     return body | overrides
 
 
+@pytest.fixture(scope="session")
+def gateway_process(database_server, tmp_path_factory):
+    """The real gateway, API only (no deliveries): what the orders service asks about channels."""
+    workdir = tmp_path_factory.mktemp("gateway")
+    port = free_port()
+    service = ServiceProcess(
+        "notification_gateway",
+        {
+            "GATEWAY_DATABASE_URL": database_server.database_url("gateway_for_orders", gateway_tortoise_config, workdir),
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
+            "GATEWAY_WORKERS_ENABLED": "false",
+            "GATEWAY_PLUGINS": "email,sms",
+            "GATEWAY_RATE_LIMIT": "100000/second",
+            "EMAIL_API_URL": "http://127.0.0.1:9/email",
+            "EMAIL_API_TOKEN": "unused",
+            "SMS_API_URL": "http://127.0.0.1:9/sms",
+            "SMS_API_TOKEN": "unused",
+        },
+        port=port,
+        log_path=workdir / "gateway.log",
+    )
+    service.start()
+    yield service
+    service.stop()
+
+
 @pytest.fixture
 def orders_database_url(database_server, tmp_path) -> str:
     return database_server.database_url("orders", orders_tortoise_config, tmp_path)
 
 
 @pytest.fixture
-def orders_settings(orders_database_url) -> OrdersSettings:
+def orders_settings(orders_database_url, gateway_process) -> OrdersSettings:
     return OrdersSettings(
         APP_ENV="production",
         ORDERS_DATABASE_URL=orders_database_url,
         ADMIN_TOKEN=ADMIN_TOKEN,
         SUPPORT_TOKEN=SUPPORT_TOKEN,
+        ORDERS_GATEWAY_URL=gateway_process.url,
+        ORDERS_GATEWAY_TOKEN=GATEWAY_TOKEN,
+        ORDERS_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        ORDERS_RELAY_ENABLED=False,
     )
 
 

@@ -11,11 +11,21 @@ from apikit.settings import load_settings
 from orders_service.settings import OrdersSettings
 
 STRONG = "a-production-token-0123456789"
+REQUIRED = {"ORDERS_GATEWAY_TOKEN": f"{STRONG}-gateway", "ORDERS_WEBHOOK_SECRET": "whsec_c2VjcmV0LXNlY3JldA=="}
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
-    for name in ("APP_ENV", "ADMIN_TOKEN", "SUPPORT_TOKEN", "ORDERS_PORT", "ORDERS_DATABASE_URL"):
+    for name in (
+        "APP_ENV",
+        "ADMIN_TOKEN",
+        "SUPPORT_TOKEN",
+        "ORDERS_PORT",
+        "ORDERS_DATABASE_URL",
+        "ORDERS_GATEWAY_TOKEN",
+        "ORDERS_WEBHOOK_SECRET",
+        "ORDERS_CALLBACK_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -39,7 +49,7 @@ def test_development_fills_in_the_documented_tokens():
 def test_tokens_can_be_rotated_by_listing_two(monkeypatch):
     monkeypatch.setenv("ADMIN_TOKEN", f"{STRONG}, {STRONG}-next")
 
-    registry = OrdersSettings().token_registry()
+    registry = OrdersSettings(**REQUIRED).token_registry()
 
     assert registry.authenticate(STRONG).name == "admin-1"
     assert registry.authenticate(f"{STRONG}-next").name == "admin-2"
@@ -47,10 +57,22 @@ def test_tokens_can_be_rotated_by_listing_two(monkeypatch):
 
 
 def test_tokens_are_not_shown_in_the_settings_repr():
-    settings = OrdersSettings(ADMIN_TOKEN=STRONG)
+    settings = OrdersSettings(ADMIN_TOKEN=STRONG, **REQUIRED)
 
     assert STRONG not in repr(settings)
+    assert REQUIRED["ORDERS_WEBHOOK_SECRET"] not in repr(settings)
     assert STRONG not in str(settings.model_dump())
+
+
+def test_production_needs_a_gateway_token_and_a_webhook_secret():
+    with pytest.raises(ValueError, match="ORDERS_GATEWAY_TOKEN must be set"):
+        OrdersSettings(ADMIN_TOKEN=STRONG)
+    with pytest.raises(ValueError, match="ORDERS_WEBHOOK_SECRET must be set"):
+        OrdersSettings(ADMIN_TOKEN=STRONG, ORDERS_GATEWAY_TOKEN=f"{STRONG}-gateway")
+
+    without_callbacks = OrdersSettings(ADMIN_TOKEN=STRONG, ORDERS_GATEWAY_TOKEN=f"{STRONG}-g", ORDERS_CALLBACK_URL="")
+
+    assert without_callbacks.callback_url is None
 
 
 def test_a_malformed_value_exits_with_the_variable_named(monkeypatch, capsys):

@@ -6,12 +6,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 
 from apikit.idempotency import fingerprint
 from orders_service.app import create_app
 from orders_service.models import IdempotencyRecord
 from orders_service.schemas import PlaceOrder
-from orders_service.settings import OrdersSettings
 from tests.orders_service.conftest import ADMIN, order_body, order_count, place
 
 
@@ -114,9 +114,9 @@ async def test_a_failed_request_releases_its_key(client, ada):
     assert await IdempotencyRecord.filter(key="k-1").count() == 0
 
 
-async def test_keys_are_scoped_to_the_caller(aiohttp_client, orders_database_url, ada):
+async def test_keys_are_scoped_to_the_caller(aiohttp_client, orders_settings, ada):
     one, another = "one-admin-token-0123456789", "another-admin-token-0123"
-    settings = OrdersSettings(ORDERS_DATABASE_URL=orders_database_url, ADMIN_TOKEN=f"{one},{another}")
+    settings = orders_settings.model_copy(update={"admin_tokens": SecretStr(f"{one},{another}")})
     client = await aiohttp_client(create_app(settings))
 
     first = await place(client, headers={"Authorization": f"Bearer {one}", "Idempotency-Key": "k"})

@@ -1,0 +1,177 @@
+"""Durable work queues in a database table, worked by any number of processes.
+
+A row is due when its status is one of `due_statuses`, its `next_attempt_at`
+has come, and nobody holds a live lease on it. Claiming sets `lease_owner` and
+`lease_expires_at`; on PostgreSQL it uses `SELECT ... FOR UPDATE SKIP LOCKED`,
+so concurrent claimers never wait for or take each other's rows. The claim is
+also conditional on the lease still being free, which keeps it exclusive where
+SKIP LOCKED does not exist (SQLite serialises writers instead). A worker that
+dies just lets its leases run out; every write after a claim should be
+conditional on `lease_owner` so a worker that lost its lease changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from apikit.database import is_database_unavailable
+
+RowT = TypeVar("RowT", bound=Model)
+Clock = Callable[[], datetime]
+ERROR_PAUSE_SECONDS = 1.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class LeasedQueue(Generic[RowT]):
+    """How to find and lease due rows of one table."""
+
+    model: type[RowT]
+    due_statuses: Sequence[Any]
+    leased_status: Any
+    lease_seconds: float
+    clock: Clock = utc_now
+
+    def free_lease(self, now: datetime) -> Q:
+        return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+
+    async def claim(self, owner: str, limit: int) -> list[RowT]:
+        """Lease up to `limit` due rows to `owner` (one claim id per call) and return them."""
+        now = self.clock()
+        claim = f"{owner}:{uuid.uuid4().hex[:8]}"
+        async with in_transaction() as connection:
+            ids = (
+                await self.model.filter(
+                    self.free_lease(now), status__in=list(self.due_statuses), next_attempt_at__lte=now
+                )
+                .order_by("next_attempt_at")
+                .limit(limit)
+                .select_for_update(skip_locked=True)
+                .using_db(connection)
+                .values_list("id", flat=True)
+            )
+            if not ids:
+                return []
+            await (
+                self.model.filter(self.free_lease(now), id__in=ids)
+                .using_db(connection)
+                .update(
+                    status=self.leased_status,
+                    lease_owner=claim,
+                    lease_expires_at=now + timedelta(seconds=self.lease_seconds),
+                )
+            )
+        return await self.model.filter(lease_owner=claim).order_by("next_attempt_at")
+
+    async def release(self, owner: str, back_to: Any) -> int:
+        """Hand back every row `owner` still holds, due at once."""
+        return await self.model.filter(lease_owner__startswith=f"{owner}:", status=self.leased_status).update(
+            status=back_to, lease_owner=None, lease_expires_at=None
+        )
+
+
+class QueueWorker(ABC, Generic[RowT]):
+    """Claims due rows and processes each in its own task, at most `concurrency` at a time."""
+
+    log = logging.getLogger("apikit.queue")
+
+    def __init__(
+        self, queue: LeasedQueue[RowT], *, concurrency: int, poll_seconds: float, release_to: Any
+    ) -> None:
+        self.queue = queue
+        self.concurrency = concurrency
+        self.poll_seconds = poll_seconds
+        self.release_to = release_to
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._in_flight: set[asyncio.Task] = set()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    @abstractmethod
+    async def process(self, row: RowT) -> None:
+        """Do the work for one leased row and record the result (conditional on the lease)."""
+
+    async def before_claim(self) -> None:
+        """A hook run on every loop turn, e.g. to refresh a gauge."""
+
+    def wake(self) -> None:
+        """New work may be due: look now instead of at the next poll."""
+        self._wakeup.set()
+
+    async def claim(self, limit: int) -> list[RowT]:
+        return await self.queue.claim(self.name, limit)
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.before_claim()
+                free = self.concurrency - len(self._in_flight)
+                claimed = await self.claim(free) if free > 0 else []
+            except Exception as exc:
+                self._report(exc)
+                await asyncio.sleep(ERROR_PAUSE_SECONDS)
+                continue
+            for row in claimed:
+                task = asyncio.create_task(self.process(row), name=f"{type(self).__name__} {row.pk}")
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
+            if not claimed:
+                await self._idle()
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._in_flight.discard(task)
+        self._wakeup.set()  # a slot is free
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._report(exc)
+
+    def _report(self, exc: BaseException) -> None:
+        if is_database_unavailable(exc):
+            self.log.warning(
+                "database unavailable; %s pauses", type(self).__name__, extra={"error": type(exc).__name__}
+            )
+        else:
+            self.log.error("%s error", type(self).__name__, exc_info=exc)
+
+    async def _idle(self) -> None:
+        self._wakeup.clear()
+        try:
+            async with asyncio.timeout(self.poll_seconds):
+                await self._wakeup.wait()
+        except TimeoutError:
+            pass
+
+    async def stop(self, runner: asyncio.Task, grace_seconds: float) -> None:
+        """Stop claiming, give in-flight work `grace_seconds`, then hand back what is left."""
+        self._stopping = True
+        self._wakeup.set()
+        await runner
+        if self._in_flight:
+            _done, pending = await asyncio.wait(set(self._in_flight), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            released = await self.queue.release(self.name, self.release_to)
+        except Exception as exc:  # the database may be gone; the leases will simply expire
+            self._report(exc)
+            return
+        if released:
+            self.log.info(
+                "handed back unfinished work", extra={"worker": type(self).__name__, "released": released}
+            )

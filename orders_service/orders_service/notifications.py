@@ -1,0 +1,155 @@
+"""How the orders service tells a user something: `await notification_service.notify(user, message=...)`.
+
+`notify` is durable: it writes an outbox row in the caller's transaction (inside
+`in_transaction()` the row joins it), so the notification exists exactly when
+what it is about exists. The relay hands it to the gateway afterwards. The
+channel is optional (the gateway's routing rules decide), and any channel the
+gateway has installed is valid, so a new channel needs no change here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from apikit.errors import DomainError
+from apikit.logs import request_id_var
+from orders_service.ids import new_outbox_id
+from orders_service.models import OutboxMessage, User
+
+log = logging.getLogger("orders_service.notifications")
+
+CHANNELS_TTL_SECONDS = 30.0
+STALE_CHANNELS_USABLE_SECONDS = 600.0
+
+
+class UnknownChannel(DomainError):
+    """The gateway has no channel by that name."""
+
+
+class ChannelUnusable(DomainError):
+    """The user has no address for the channel asked for."""
+
+
+class ChannelsUnavailable(DomainError):
+    """The gateway cannot be asked which channels it has right now."""
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    name: str
+    recipient_field: str
+
+
+class ChannelDirectory:
+    """The gateway's installed channels (`GET /channels`), cached for a short while.
+
+    A stale list is still used for a few minutes when the gateway cannot be
+    reached, so a gateway restart does not block order placement.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, *, gateway_url: str, token: str, timeout: float
+    ) -> None:
+        self._session = session
+        self._url = f"{gateway_url.rstrip('/')}/channels"
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._cached: dict[str, ChannelInfo] | None = None
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def channels(self) -> dict[str, ChannelInfo]:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            if self._cached is not None and age < CHANNELS_TTL_SECONDS:
+                return self._cached
+            try:
+                self._cached = await self._fetch()
+                self._fetched_at = time.monotonic()
+            except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+                log.warning("cannot list the gateway's channels", extra={"error": type(exc).__name__})
+                if self._cached is None or age > STALE_CHANNELS_USABLE_SECONDS:
+                    raise ChannelsUnavailable(
+                        "The notification gateway cannot be asked which channels exist; try again shortly.",
+                        retry_after=5,
+                    ) from None
+            return self._cached
+
+    async def _fetch(self) -> dict[str, ChannelInfo]:
+        headers = {"Authorization": f"Bearer {self._token}"}
+        async with self._session.get(self._url, headers=headers, timeout=self._timeout) as response:
+            response.raise_for_status()
+            listing = await response.json()
+        return {
+            entry["name"]: ChannelInfo(entry["name"], entry["recipient_field"]) for entry in listing["data"]
+        }
+
+
+def recipient_of(user: User) -> dict[str, str]:
+    """The user as the gateway sees a recipient: id, name and every contact point they have."""
+    contacts = {"email": user.email, "phone_number": user.phone_number, **(user.contacts or {})}
+    return {"id": user.id, "name": user.name} | {k: v for k, v in contacts.items() if v}
+
+
+class NotificationService:
+    """Notifies users through the gateway, durably, via the outbox."""
+
+    def __init__(self, directory: ChannelDirectory, *, callback_url: str | None) -> None:
+        self.directory = directory
+        self.callback_url = callback_url
+
+    async def check_channel(self, user: User, channel: str, *, pointer: str) -> None:
+        """Refuse, before anything is written, a channel the gateway lacks or the user cannot receive."""
+        channels = await self.directory.channels()
+        if channel not in channels:
+            available = ", ".join(sorted(channels)) or "none"
+            raise UnknownChannel(
+                f"The gateway has no channel {channel!r}. Available: {available}.", pointer=pointer
+            )
+        needed = channels[channel].recipient_field
+        if needed not in recipient_of(user):
+            raise ChannelUnusable(
+                f"User {user.id} has no {needed}, which the {channel} channel needs.", pointer=pointer
+            )
+
+    async def notify(
+        self,
+        user: User,
+        message: str,
+        channel: str | None = None,
+        *,
+        attributes: Mapping[str, str] | None = None,
+        title: str | None = None,
+        subject: str | None = None,
+        connection: BaseDBAsyncClient | None = None,
+    ) -> OutboxMessage:
+        """Queue `message` (it may name `{user_name}`) for `user`; nothing is sent before the commit."""
+        outbox_id = new_outbox_id()
+        payload: dict[str, object] = {
+            "recipient": recipient_of(user),
+            "message": message,
+            "attributes": dict(attributes or {}),
+            "reference": outbox_id,
+        }
+        if channel is not None:
+            payload["channel"] = channel
+        if title is not None:
+            payload["title"] = title
+        if self.callback_url is not None:
+            payload["callback_url"] = self.callback_url
+        return await OutboxMessage.create(
+            using_db=connection,
+            id=outbox_id,
+            subject=subject,
+            payload=payload,
+            request_id=request_id_var.get(),
+            next_attempt_at=datetime.now(UTC),
+        )

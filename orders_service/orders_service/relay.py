@@ -1,0 +1,163 @@
+"""The outbox relay: hands each pending outbox row to the gateway's `POST /notify`, once.
+
+Each row is sent with its id as the `Idempotency-Key`, so a resend after a
+timeout or a crash replays the gateway's first answer instead of notifying
+twice. While the gateway is down, slow or failing, rows wait with capped
+exponential backoff and full jitter; nothing is dropped. Only a request the
+gateway refuses for good (a 4xx other than 401/403/408/409/429) fails the row,
+and the order shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+import aiohttp
+from tortoise.transactions import in_transaction
+
+from apikit.backoff import Backoff
+from apikit.queue import Clock, LeasedQueue, QueueWorker, utc_now
+from apikit.request_ids import REQUEST_ID_HEADER, new_request_id
+from orders_service.lifecycle import NotificationStatus, OutboxStatus
+from orders_service.models import DNAKitOrder, OutboxMessage
+
+log = logging.getLogger("orders_service.relay")
+
+RETRY_STATUSES = frozenset({401, 403, 408, 409, 429})  # plus every 5xx
+ORDER_SUBJECT = "order:"
+
+
+def order_id_of(subject: str | None) -> str | None:
+    return subject.removeprefix(ORDER_SUBJECT) if subject and subject.startswith(ORDER_SUBJECT) else None
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else None
+
+
+class OutboxRelay(QueueWorker[OutboxMessage]):
+    """Sends due outbox rows to the gateway, at most `concurrency` at a time."""
+
+    log = log
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        gateway_url: str,
+        token: str,
+        timeout_seconds: float,
+        backoff: Backoff,
+        concurrency: int,
+        lease_seconds: float,
+        poll_seconds: float,
+        clock: Clock = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        queue = LeasedQueue(
+            OutboxMessage,
+            due_statuses=[OutboxStatus.PENDING],
+            leased_status=OutboxStatus.PENDING,
+            lease_seconds=lease_seconds,
+            clock=clock,
+        )
+        super().__init__(
+            queue, concurrency=concurrency, poll_seconds=poll_seconds, release_to=OutboxStatus.PENDING
+        )
+        self.session = session
+        self.url = f"{gateway_url.rstrip('/')}/notify"
+        self.token = token
+        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self.backoff = backoff
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    async def process(self, message: OutboxMessage) -> None:
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Idempotency-Key": message.id,
+            REQUEST_ID_HEADER: message.request_id or new_request_id(),
+        }
+        try:
+            async with self.session.post(
+                self.url, json=message.payload, headers=headers, timeout=self.timeout
+            ) as response:
+                body = await response.json(content_type=None) if response.status < 500 else None
+                if response.status == 202:
+                    await self._accepted(message, body)
+                elif response.status in RETRY_STATUSES or response.status >= 500:
+                    if response.status in (401, 403):
+                        log.error(
+                            "the gateway refuses this service's token", extra={"status": response.status}
+                        )
+                    await self._retry(message, f"gateway answered {response.status}", _retry_after(response))
+                else:
+                    detail = body.get("detail") if isinstance(body, dict) else None
+                    await self._refused(message, f"gateway refused it ({response.status}): {detail or ''}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await self._retry(message, f"gateway unreachable ({type(exc).__name__})", None)
+        except (ValueError, KeyError, TypeError) as exc:
+            await self._retry(message, f"unexpected answer from the gateway ({type(exc).__name__})", None)
+
+    async def _accepted(self, message: OutboxMessage, body: dict) -> None:
+        now = self.clock()
+        async with in_transaction() as connection:
+            kept = (
+                await OutboxMessage.filter(id=message.id, lease_owner=message.lease_owner)
+                .using_db(connection)
+                .update(
+                    status=OutboxStatus.SENT,
+                    gateway_id=body["id"],
+                    sent_at=now,
+                    attempts=message.attempts + 1,
+                    last_error=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            if kept and (order_id := order_id_of(message.subject)):
+                orders = DNAKitOrder.filter(id=order_id).using_db(connection)
+                await orders.update(notification_id=body["id"], notification_channel=body["channel"])
+                # A status callback may already have said more than "queued".
+                await orders.filter(notification_status=NotificationStatus.PENDING).update(
+                    notification_status=NotificationStatus.QUEUED
+                )
+        log.info("handed to the gateway", extra={"outbox": message.id, "notification": body["id"]})
+
+    async def _retry(self, message: OutboxMessage, error: str, retry_after: float | None) -> None:
+        failures = message.attempts + 1
+        wait = self.backoff.delay(failures, self.rng, retry_after)
+        await OutboxMessage.filter(id=message.id, lease_owner=message.lease_owner).update(
+            attempts=failures,
+            last_error=error[:300],
+            next_attempt_at=self.clock() + timedelta(seconds=wait),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        log.warning(
+            "gateway not reached; will retry", extra={"outbox": message.id, "error": error, "wait": wait}
+        )
+
+    async def _refused(self, message: OutboxMessage, error: str) -> None:
+        async with in_transaction() as connection:
+            kept = (
+                await OutboxMessage.filter(id=message.id, lease_owner=message.lease_owner)
+                .using_db(connection)
+                .update(
+                    status=OutboxStatus.FAILED,
+                    attempts=message.attempts + 1,
+                    last_error=error[:300],
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            if kept and (order_id := order_id_of(message.subject)):
+                await (
+                    DNAKitOrder.filter(id=order_id)
+                    .using_db(connection)
+                    .update(notification_status=NotificationStatus.FAILED)
+                )
+        log.error("the gateway refused a notification", extra={"outbox": message.id, "error": error})

@@ -1,0 +1,80 @@
+"""Status callbacks from the gateway, signed as Standard Webhooks specify.
+
+The signature (HMAC-SHA256 over `webhook-id.webhook-timestamp.body` with the
+shared secret) and a five-minute timestamp window are checked by the
+`standardwebhooks` library. A `webhook-id` already applied is acknowledged and
+ignored, so the gateway's retries are harmless. A delivered notification stays
+delivered whatever arrives later.
+"""
+
+from __future__ import annotations
+
+import binascii
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from apikit.problems import VALIDATION_FAILED, Problem
+from orders_service.lifecycle import NotificationStatus
+from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
+from orders_service.relay import order_id_of
+
+
+class CallbackData(BaseModel):
+    id: str
+    status: Literal["delivered", "failed"]
+    channel: str
+    reference: str | None = None
+
+
+class StatusCallback(BaseModel):
+    """The body the gateway posts: `{"type": "notification.delivered", "timestamp": ..., "data": {...}}`."""
+
+    type: str
+    timestamp: str
+    data: CallbackData
+
+
+def verify(webhook: Webhook, body: bytes, headers: dict[str, str]) -> StatusCallback:
+    """The callback, if it is signed with our secret and recent; else 401 (422 if signed but malformed)."""
+    try:
+        parsed = webhook.verify(body, headers)
+    except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError):
+        raise Problem(
+            401, detail="The callback is not signed with this service's secret, or is too old."
+        ) from None
+    try:
+        return StatusCallback.model_validate(parsed)
+    except ValidationError:
+        raise Problem.of(VALIDATION_FAILED, "The callback body is not a notification status.") from None
+
+
+async def apply(webhook_id: str, callback: StatusCallback) -> bool:
+    """Record the notification's final status on its order; False if this webhook-id was seen before."""
+    data = callback.data
+    try:
+        async with in_transaction() as connection:
+            await WebhookReceipt.create(id=webhook_id, using_db=connection)
+            message = (
+                await OutboxMessage.get_or_none(id=data.reference, using_db=connection)
+                if data.reference
+                else None
+            )
+            order_id = order_id_of(message.subject) if message else None
+            if order_id is not None:
+                await (
+                    DNAKitOrder.filter(id=order_id)
+                    .exclude(notification_status=NotificationStatus.DELIVERED)
+                    .using_db(connection)
+                    .update(
+                        notification_status=NotificationStatus(data.status),
+                        notification_id=data.id,
+                        notification_channel=data.channel,
+                    )
+                )
+    except IntegrityError:
+        return False
+    return True
