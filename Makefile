@@ -18,6 +18,7 @@ export EMAIL_API_URL ?= $(SANDBOX)/dev/home-test/email-delivery-service
 export EMAIL_API_TOKEN ?= dev-email-token
 export SMS_API_URL ?= $(SANDBOX)/dev/home-test/sms-delivery-service
 export SMS_API_TOKEN ?= dev-sms-token
+export PUSH_API_URL ?= $(SANDBOX)/push
 
 .PHONY: help setup run test test-postgres lint format migrations query-count bench clean
 

@@ -9,15 +9,19 @@ import aiohttp
 from aiohttp import web
 
 from apikit.application import new_application
+from apikit.backoff import Backoff
 from apikit.database import database_ctx, ping
 from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER
 from apikit.problems import ProblemType
 from notification_gateway import notifications, routing, templates
+from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, CallbackSender
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.keys import (
+    CALLBACK_POLICY,
+    CALLBACK_SENDER,
     CHANNELS,
     DELIVERY_METRICS,
     HTTP_SESSION,
@@ -35,6 +39,7 @@ from notification_gateway.settings import GatewaySettings
 
 VERSION = "0.1.0"
 SHUTDOWN_GRACE_SECONDS = 10.0
+CALLBACK_CONCURRENCY = 8
 # A backstop only: each channel sets its own, shorter, per-request timeout.
 SESSION_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
 
@@ -60,6 +65,12 @@ DOMAIN_ERRORS = {
     notifications.NotificationNotFound: ProblemType(
         "notification-not-found", "No such notification", 404, "No notification of yours has this id."
     ),
+    CallbackRefused: ProblemType(
+        "callback-refused",
+        "This callback URL cannot be used",
+        422,
+        "Callbacks go only to configured origins, for callers with a signing secret.",
+    ),
     notifications.NotRetryable: ProblemType(
         "not-retryable",
         "Only failed notifications can be retried",
@@ -75,6 +86,25 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(connector=connector, timeout=SESSION_TIMEOUT) as session:
         app[HTTP_SESSION] = session
         yield
+
+
+async def _callbacks(app: web.Application) -> AsyncIterator[None]:
+    """Send owed status callbacks until each caller accepts them."""
+    settings = app[SETTINGS]
+    sender = CallbackSender(
+        session=app[HTTP_SESSION],
+        policy=app[CALLBACK_POLICY],
+        backoff=Backoff(base_seconds=settings.retry_base_seconds, max_seconds=settings.retry_max_seconds),
+        concurrency=CALLBACK_CONCURRENCY,
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.poll_seconds,
+    )
+    app[CALLBACK_SENDER] = sender
+    runner = asyncio.create_task(sender.run(), name="callback sender")
+    try:
+        yield
+    finally:
+        await sender.stop(runner, SHUTDOWN_GRACE_SECONDS)
 
 
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
@@ -121,10 +151,12 @@ def create_app(
     app[CHANNELS] = load_channels(settings.allowed_plugins(), extra_plugins)
     app[ROUTING] = routing.RoutingRules.load(settings.routing_file)
     app[IDEMPOTENCY] = IdempotencyStore(IdempotencyRecord)
+    app[CALLBACK_POLICY] = CallbackPolicy(settings.allowed_callback_origins(), settings.signing_secrets())
     app[DELIVERY_METRICS] = DeliveryMetrics(app[METRICS_RECORDER].registry)
     app.cleanup_ctx.append(database_ctx(gateway_tortoise_config(settings.database_url)))
     app.cleanup_ctx.append(_http_session)
     if settings.workers_enabled:
         app.cleanup_ctx.append(_delivery)
+        app.cleanup_ctx.append(_callbacks)
     add_endpoints(app, ENDPOINTS)
     return app

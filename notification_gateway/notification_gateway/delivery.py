@@ -19,6 +19,7 @@ import aiohttp
 from tortoise.transactions import in_transaction
 
 from apikit.queue import Clock, LeasedQueue, QueueWorker, utc_now
+from notification_gateway.callbacks import owe_callback
 from notification_gateway.channels import (
     Message,
     PermanentDeliveryError,
@@ -181,6 +182,11 @@ class DeliveryWorker(QueueWorker[Notification]):
                 started_at=started_at,
                 duration_ms=round(duration * 1000, 2),
             )
+            if following.is_final:
+                channel = following.updates.get("channel", notification.channel)
+                await owe_callback(
+                    notification, following.status, channel=channel, now=now, connection=connection
+                )
         log.info(
             "attempt %s of %s: %s",
             number,

@@ -1,4 +1,4 @@
-"""Id prefix of the gateway: `ntf_…` for notifications."""
+"""Id prefixes of the gateway: `ntf_…` notifications, `msg_…` status callbacks."""
 
 from __future__ import annotations
 
@@ -7,3 +7,8 @@ from apikit.ids import new_id
 
 def new_notification_id() -> str:
     return new_id("ntf")
+
+
+def new_callback_id() -> str:
+    """Also the callback's `webhook-id`, stable across its retries."""
+    return new_id("msg")

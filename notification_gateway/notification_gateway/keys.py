@@ -6,6 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from apikit.idempotency import IdempotencyStore
+from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.plugins import ChannelRegistry
@@ -19,3 +20,5 @@ IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 DELIVERY_METRICS = web.AppKey("delivery_metrics", DeliveryMetrics)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 WORKER = web.AppKey("worker", DeliveryWorker)
+CALLBACK_POLICY = web.AppKey("callback_policy", CallbackPolicy)
+CALLBACK_SENDER = web.AppKey("callback_sender", CallbackSender)

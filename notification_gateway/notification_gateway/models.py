@@ -6,8 +6,8 @@ from tortoise import fields
 from tortoise.models import Model
 
 from apikit.idempotency import IdempotencyRecordBase
-from notification_gateway.ids import new_notification_id
-from notification_gateway.status import AttemptOutcome, NotificationStatus
+from notification_gateway.ids import new_callback_id, new_notification_id
+from notification_gateway.status import AttemptOutcome, CallbackStatus, NotificationStatus
 
 
 class Notification(Model):
@@ -34,6 +34,7 @@ class Notification(Model):
     lease_owner = fields.CharField(max_length=64, null=True)
     lease_expires_at = fields.DatetimeField(null=True)
     callback_url = fields.CharField(max_length=2048, null=True)
+    reference = fields.CharField(max_length=100, null=True, description="The caller's own reference.")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     finished_at = fields.DatetimeField(null=True)
@@ -64,6 +65,29 @@ class DeliveryAttempt(Model):
     class Meta:
         table = "delivery_attempts"
         unique_together = (("notification", "number"),)
+
+
+class Callback(Model):
+    """A signed status callback owed to the caller, sent until the caller accepts it."""
+
+    id = fields.CharField(primary_key=True, max_length=40, default=new_callback_id, description="webhook-id")
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="callbacks", on_delete=fields.CASCADE
+    )
+    url = fields.CharField(max_length=2048)
+    payload = fields.JSONField()
+    status = fields.CharEnumField(CallbackStatus, max_length=16, default=CallbackStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
+    last_error = fields.CharField(max_length=300, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "callbacks"
+        indexes = (("status", "next_attempt_at"),)
 
 
 class IdempotencyRecord(IdempotencyRecordBase):

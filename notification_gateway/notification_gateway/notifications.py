@@ -10,6 +10,7 @@ from tortoise.query_utils import Prefetch
 
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
+from notification_gateway.callbacks import CallbackPolicy
 from notification_gateway.channels import Recipient
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
@@ -33,9 +34,13 @@ async def accept(
     caller: str,
     channels: ChannelRegistry,
     rules: RoutingRules,
+    callbacks: CallbackPolicy,
     connection: BaseDBAsyncClient,
 ) -> Notification:
     """Route, render and store the notification as `queued`; workers take it from there."""
+    callback_url = str(request.callback_url) if request.callback_url else None
+    if callback_url is not None:
+        callbacks.check(caller, callback_url)
     recipient = Recipient(
         id=request.recipient.id, name=request.recipient.name, contacts=request.recipient.contacts
     )
@@ -55,6 +60,8 @@ async def accept(
         channel=route.channel,
         fallback_channels=list(route.fallbacks),
         next_attempt_at=datetime.now(UTC),
+        reference=request.reference,
+        callback_url=callback_url,
     )
 
 

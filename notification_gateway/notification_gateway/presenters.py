@@ -22,6 +22,7 @@ def notification_view(
         requested_channel=notification.requested_channel,
         fallback_channels=notification.fallback_channels,
         recipient_id=notification.recipient_id,
+        reference=notification.reference,
         message=notification.message,
         title=notification.title,
         attributes=notification.attributes,

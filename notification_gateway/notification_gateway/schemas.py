@@ -6,12 +6,13 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
 from apikit.ids import ID_PATTERN
 from notification_gateway.status import AttemptOutcome, NotificationStatus
 
 CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+REFERENCE = r"^[A-Za-z0-9._:-]{1,100}$"
 CONTACT_FIELD = r"^[a-z][a-z0-9_]{0,31}$"
 _NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
 MAX_CONTACTS = 8
@@ -81,6 +82,12 @@ class NotifyRequest(BaseModel):
     attributes: dict[Annotated[str, StringConstraints(pattern=CONTACT_FIELD)], AttributeValue] = Field(
         default_factory=dict, max_length=MAX_ATTRIBUTES, examples=[{"kit_type": "whole-exome-sequencing"}]
     )
+    reference: Annotated[str, StringConstraints(pattern=REFERENCE)] | None = Field(
+        None, description="Your own reference; echoed in reads and status callbacks."
+    )
+    callback_url: HttpUrl | None = Field(
+        None, description="Called, signed as Standard Webhooks specify, on every final status."
+    )
 
 
 class AttemptView(BaseModel):
@@ -101,6 +108,7 @@ class NotificationView(BaseModel):
     requested_channel: str | None
     fallback_channels: list[str] = Field(description="Channels still to try if this one fails for good.")
     recipient_id: str
+    reference: str | None
     message: str
     title: str | None
     attributes: dict[str, str]

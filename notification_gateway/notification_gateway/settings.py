@@ -12,6 +12,8 @@ from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
 
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development default, refused in production
+DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S105 - base64 of a dev phrase
+DEV_CALLBACK_ORIGINS = "http://127.0.0.1:8080,http://localhost:8080"
 DEFAULT_ROUTING_FILE = Path(__file__).with_name("routing.toml")
 
 CALLER = "caller"
@@ -39,6 +41,8 @@ class GatewaySettings(BaseSettings):
     retry_max_seconds: float = Field(300.0, gt=0, le=86400, alias="GATEWAY_RETRY_MAX_SECONDS")
     lease_seconds: float = Field(60.0, ge=1, le=3600, alias="GATEWAY_LEASE_SECONDS")
     poll_seconds: float = Field(0.5, gt=0, le=60, alias="GATEWAY_POLL_SECONDS")
+    webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
+    callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
@@ -52,6 +56,7 @@ class GatewaySettings(BaseSettings):
 
     @model_validator(mode="after")
     def _tokens_fit_environment(self) -> Self:
+        self.signing_secrets()  # raises on a malformed list
         if self.environment is Environment.DEVELOPMENT:
             return self
         tokens = [token for token, _ in self._caller_tokens()]
@@ -80,6 +85,24 @@ class GatewaySettings(BaseSettings):
         return TokenRegistry(
             (token, Principal(name, frozenset({CALLER}))) for token, name in self._caller_tokens()
         )
+
+    def signing_secrets(self) -> dict[str, str]:
+        """Each caller's Standard Webhooks secret (`whsec_…`), from `caller:secret` pairs."""
+        secrets: dict[str, str] = {}
+        for entry in split_tokens(self.webhook_secrets and self.webhook_secrets.get_secret_value()):
+            name, separator, secret = entry.partition(":")
+            if not separator or not secret.strip().startswith("whsec_"):
+                raise ValueError("GATEWAY_WEBHOOK_SECRETS must list caller:whsec_... pairs")
+            secrets[name.strip()] = secret.strip()
+        if not secrets and self.environment is Environment.DEVELOPMENT:
+            secrets["default"] = DEV_WEBHOOK_SECRET
+        return secrets
+
+    def allowed_callback_origins(self) -> frozenset[str]:
+        """`scheme://host:port` origins callbacks may go to; none, outside development, unless configured."""
+        default = DEV_CALLBACK_ORIGINS if self.environment is Environment.DEVELOPMENT else ""
+        raw = self.callback_origins if self.callback_origins is not None else default
+        return frozenset(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
 
     def allowed_plugins(self) -> frozenset[str] | None:
         """Entry-point names to load; None loads every installed plugin."""

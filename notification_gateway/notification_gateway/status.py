@@ -22,6 +22,15 @@ class NotificationStatus(StrEnum):
         return self in (NotificationStatus.DELIVERED, NotificationStatus.FAILED)
 
 
+class CallbackStatus(StrEnum):
+    """A status callback is pending (or being sent) until the caller accepts it, or is abandoned."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    ABANDONED = "abandoned"
+
+
 class AttemptOutcome(StrEnum):
     DELIVERED = "delivered"
     RETRYABLE = "retryable"

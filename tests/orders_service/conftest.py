@@ -40,7 +40,9 @@ def gateway_process(database_server, tmp_path_factory):
     service = ServiceProcess(
         "notification_gateway",
         {
-            "GATEWAY_DATABASE_URL": database_server.database_url("gateway_for_orders", gateway_tortoise_config, workdir),
+            "GATEWAY_DATABASE_URL": database_server.database_url(
+                "gateway_for_orders", gateway_tortoise_config, workdir
+            ),
             "GATEWAY_PORT": str(port),
             "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
             "GATEWAY_WORKERS_ENABLED": "false",

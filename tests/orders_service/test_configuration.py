@@ -11,7 +11,10 @@ from apikit.settings import load_settings
 from orders_service.settings import OrdersSettings
 
 STRONG = "a-production-token-0123456789"
-REQUIRED = {"ORDERS_GATEWAY_TOKEN": f"{STRONG}-gateway", "ORDERS_WEBHOOK_SECRET": "whsec_c2VjcmV0LXNlY3JldA=="}
+REQUIRED = {
+    "ORDERS_GATEWAY_TOKEN": f"{STRONG}-gateway",
+    "ORDERS_WEBHOOK_SECRET": "whsec_c2VjcmV0LXNlY3JldA==",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +73,9 @@ def test_production_needs_a_gateway_token_and_a_webhook_secret():
     with pytest.raises(ValueError, match="ORDERS_WEBHOOK_SECRET must be set"):
         OrdersSettings(ADMIN_TOKEN=STRONG, ORDERS_GATEWAY_TOKEN=f"{STRONG}-gateway")
 
-    without_callbacks = OrdersSettings(ADMIN_TOKEN=STRONG, ORDERS_GATEWAY_TOKEN=f"{STRONG}-g", ORDERS_CALLBACK_URL="")
+    without_callbacks = OrdersSettings(
+        ADMIN_TOKEN=STRONG, ORDERS_GATEWAY_TOKEN=f"{STRONG}-g", ORDERS_CALLBACK_URL=""
+    )
 
     assert without_callbacks.callback_url is None
 

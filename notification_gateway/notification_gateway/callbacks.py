@@ -1,0 +1,197 @@
+"""Status callbacks: when a notification reaches a final status, its caller is told, signed.
+
+Signing follows Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+`webhook-signature` = HMAC-SHA256 over `id.timestamp.body` with the caller's
+secret), via the `standardwebhooks` library. A callback is a row written in the
+same transaction as the final status, then sent by a queue worker until the
+caller answers 2xx, with capped backoff, for up to three days. Callbacks only
+go to configured origins, never to wherever a request says (no SSRF), and
+never follow redirects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import aiohttp
+from standardwebhooks.webhooks import Webhook
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from apikit.backoff import Backoff
+from apikit.errors import DomainError
+from apikit.queue import Clock, LeasedQueue, QueueWorker, utc_now
+from notification_gateway.models import Callback, Notification
+from notification_gateway.status import CallbackStatus, NotificationStatus
+
+log = logging.getLogger("notification_gateway.callbacks")
+
+GIVE_UP_AFTER = timedelta(days=3)
+TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+class CallbackRefused(DomainError):
+    """The callback URL is not one this gateway may call for this caller."""
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    """Where callbacks may go, and the secret each caller's are signed with."""
+
+    allowed_origins: frozenset[str]
+    secrets: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed_origins", frozenset(origin_of(o) for o in self.allowed_origins))
+
+    def check(self, caller: str, url: str) -> None:
+        if caller not in self.secrets:
+            raise CallbackRefused(
+                f"Status callbacks are not configured for caller {caller!r} (no signing secret).",
+                pointer="#/callback_url",
+            )
+        if origin_of(url) not in self.allowed_origins:
+            raise CallbackRefused(
+                "callback_url must be on an allowed origin: "
+                + (", ".join(sorted(self.allowed_origins)) or "none are configured"),
+                pointer="#/callback_url",
+            )
+
+
+def payload_for(notification: Notification, status: NotificationStatus, now: datetime) -> dict:
+    return {
+        "type": f"notification.{status}",
+        "timestamp": now.isoformat(),
+        "data": {
+            "id": notification.id,
+            "status": str(status),
+            "channel": notification.channel,
+            "reference": notification.reference,
+            "recipient_id": notification.recipient_id,
+            "finished_at": now.isoformat(),
+        },
+    }
+
+
+async def owe_callback(
+    notification: Notification,
+    status: NotificationStatus,
+    *,
+    channel: str,
+    now: datetime,
+    connection: BaseDBAsyncClient,
+) -> None:
+    """Queue the callback for a final status, in the transaction that records it."""
+    if not notification.callback_url:
+        return
+    payload = payload_for(notification, status, now)
+    payload["data"]["channel"] = channel
+    await Callback.create(
+        using_db=connection,
+        notification_id=notification.id,
+        url=notification.callback_url,
+        payload=payload,
+        next_attempt_at=now,
+    )
+
+
+class CallbackSender(QueueWorker[Callback]):
+    """Posts due callbacks, signed with their caller's secret, until each is accepted."""
+
+    log = log
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        policy: CallbackPolicy,
+        backoff: Backoff,
+        concurrency: int,
+        lease_seconds: float,
+        poll_seconds: float,
+        clock: Clock = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        queue = LeasedQueue(
+            Callback,
+            due_statuses=[CallbackStatus.PENDING, CallbackStatus.SENDING],
+            leased_status=CallbackStatus.SENDING,
+            lease_seconds=lease_seconds,
+            clock=clock,
+        )
+        super().__init__(
+            queue, concurrency=concurrency, poll_seconds=poll_seconds, release_to=CallbackStatus.PENDING
+        )
+        self.session = session
+        self.policy = policy
+        self.backoff = backoff
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    async def process(self, callback: Callback) -> None:
+        notification = await Notification.get(id=callback.notification_id)
+        now = self.clock()
+        final, error = await self._send(callback, notification.caller, now)
+        if final is None and now - callback.created_at > GIVE_UP_AFTER:
+            final = CallbackStatus.ABANDONED
+        if final is not None:
+            await self._finish(callback, final, error)
+            return
+        failures = callback.attempts + 1
+        await Callback.filter(id=callback.id, lease_owner=callback.lease_owner).update(
+            status=CallbackStatus.PENDING,
+            attempts=failures,
+            last_error=error,
+            next_attempt_at=now + timedelta(seconds=self.backoff.delay(failures, self.rng)),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+
+    async def _send(
+        self, callback: Callback, caller: str, now: datetime
+    ) -> tuple[CallbackStatus | None, str | None]:
+        """(DELIVERED, None) if accepted; (ABANDONED, why) if it may not be sent; (None, why) to retry."""
+        try:
+            self.policy.check(caller, callback.url)
+        except CallbackRefused as refused:
+            return CallbackStatus.ABANDONED, refused.detail
+        body = json.dumps(callback.payload, separators=(",", ":"))
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": callback.id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(self.policy.secrets[caller]).sign(callback.id, now, body),
+        }
+        try:
+            async with self.session.post(
+                callback.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+            ) as response:
+                if 200 <= response.status < 300:
+                    return CallbackStatus.DELIVERED, None
+                return None, f"caller answered {response.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return None, f"caller unreachable ({type(exc).__name__})"
+
+    async def _finish(self, callback: Callback, status: CallbackStatus, error: str | None) -> None:
+        now = self.clock()
+        await Callback.filter(id=callback.id, lease_owner=callback.lease_owner).update(
+            status=status,
+            attempts=callback.attempts + 1,
+            last_error=error[:300] if error else None,
+            delivered_at=now if status is CallbackStatus.DELIVERED else None,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        if status is CallbackStatus.ABANDONED:
+            log.error("status callback abandoned", extra={"callback": callback.id, "error": error})
