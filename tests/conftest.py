@@ -7,7 +7,13 @@ import re
 
 import pytest
 
+from notification_gateway.db import gateway_tortoise_config
 from tests.databases import open_server
+from tests.processes import ServiceProcess, free_port
+
+# The orders service's credentials at the session's gateway (see `gateway_process`).
+GATEWAY_TOKEN = "test-orders-caller-token-0123456789"
+WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5"
 
 _SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 
@@ -49,3 +55,34 @@ def sql_queries():
     yield counter
     logger.removeHandler(counter)
     logger.setLevel(previous)
+
+
+@pytest.fixture(scope="session")
+def gateway_process(database_server, tmp_path_factory):
+    """The real gateway, API only (no deliveries): what the orders service asks about channels."""
+    workdir = tmp_path_factory.mktemp("gateway")
+    port = free_port()
+    service = ServiceProcess(
+        "notification_gateway",
+        {
+            "GATEWAY_DATABASE_URL": database_server.database_url(
+                "gateway_for_orders", gateway_tortoise_config, workdir
+            ),
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
+            "GATEWAY_WEBHOOK_SECRETS": f"orders:{WEBHOOK_SECRET}",
+            "GATEWAY_CALLBACK_ORIGINS": "http://127.0.0.1:8080",
+            "GATEWAY_WORKERS_ENABLED": "false",
+            "GATEWAY_PLUGINS": "email,sms",
+            "GATEWAY_RATE_LIMIT": "100000/second",
+            "EMAIL_API_URL": "http://127.0.0.1:9/email",
+            "EMAIL_API_TOKEN": "unused",
+            "SMS_API_URL": "http://127.0.0.1:9/sms",
+            "SMS_API_TOKEN": "unused",
+        },
+        port=port,
+        log_path=workdir / "gateway.log",
+    )
+    service.start()
+    yield service
+    service.stop()

@@ -32,6 +32,7 @@ def user_view(user: User) -> UserView:
         email=user.email,
         phone_number=user.phone_number,
         address=user.address,
+        contacts=user.contacts or {},
         created_at=user.created_at,
         updated_at=user.updated_at,
         orders=[order_view(order) for order in user.orders],

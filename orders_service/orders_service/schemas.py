@@ -111,6 +111,7 @@ class UserView(BaseModel):
     email: str
     phone_number: str | None
     address: dict[str, Any] | None
+    contacts: dict[str, str] = Field(description="Other contact points, e.g. push_topic.")
     created_at: datetime
     updated_at: datetime
     orders: list[OrderView]

@@ -1,4 +1,4 @@
-"""Demo users for development: some reachable by SMS, some by e-mail only. Safe to run twice."""
+"""Demo users for development: some reachable by SMS or push, some by e-mail only. Safe to run twice."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ DEMO_USERS = [
         "name": "Alan Turing",
         "email": "alan@example.com",
         "phone_number": "+44 7911 123456",
+        "contacts": {"push_topic": "alan-kit-updates"},
         "address": {
             "address_lines": ["2 Bletchley Road"],
             "city": "Milton Keynes",
@@ -69,6 +70,7 @@ async def seed_demo_users(default_region: str) -> int:
                 "email": normalize_email(entry["email"]),
                 "phone_number": normalize_phone_number(phone, default_region) if phone else None,
                 "address": entry["address"],
+                "contacts": entry.get("contacts", {}),
             },
         )
         created += was_created

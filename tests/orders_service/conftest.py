@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from notification_gateway.db import gateway_tortoise_config
 from orders_service.app import create_app
 from orders_service.db import orders_tortoise_config
 from orders_service.models import DNAKitOrder, User
 from orders_service.settings import OrdersSettings
-from tests.processes import ServiceProcess, free_port
+from tests.conftest import GATEWAY_TOKEN, WEBHOOK_SECRET
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
-GATEWAY_TOKEN = "test-orders-caller-token-0123456789"
-WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5"
 SUPPORT_TOKEN = "test-support-token-0123456789abcdef"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SUPPORT = {"Authorization": f"Bearer {SUPPORT_TOKEN}"}
@@ -30,35 +27,6 @@ SHIPPING = {
 def order_body(**overrides) -> dict:
     body = {"user_id": "u_ada", "sequencing_type": "whole-exome-sequencing", "shipping_info": SHIPPING}
     return body | overrides
-
-
-@pytest.fixture(scope="session")
-def gateway_process(database_server, tmp_path_factory):
-    """The real gateway, API only (no deliveries): what the orders service asks about channels."""
-    workdir = tmp_path_factory.mktemp("gateway")
-    port = free_port()
-    service = ServiceProcess(
-        "notification_gateway",
-        {
-            "GATEWAY_DATABASE_URL": database_server.database_url(
-                "gateway_for_orders", gateway_tortoise_config, workdir
-            ),
-            "GATEWAY_PORT": str(port),
-            "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
-            "GATEWAY_WORKERS_ENABLED": "false",
-            "GATEWAY_PLUGINS": "email,sms",
-            "GATEWAY_RATE_LIMIT": "100000/second",
-            "EMAIL_API_URL": "http://127.0.0.1:9/email",
-            "EMAIL_API_TOKEN": "unused",
-            "SMS_API_URL": "http://127.0.0.1:9/sms",
-            "SMS_API_TOKEN": "unused",
-        },
-        port=port,
-        log_path=workdir / "gateway.log",
-    )
-    service.start()
-    yield service
-    service.stop()
 
 
 @pytest.fixture

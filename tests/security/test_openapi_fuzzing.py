@@ -10,17 +10,18 @@ import pytest
 
 from notification_gateway.db import gateway_tortoise_config
 from orders_service.db import orders_tortoise_config
+from tests.conftest import GATEWAY_TOKEN, WEBHOOK_SECRET
 from tests.processes import ServiceProcess, free_port
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ADMIN_TOKEN = "fuzz-admin-token-0123456789abcdef"
-GATEWAY_TOKEN = "fuzz-gateway-token-0123456789abcdef"
+FUZZ_GATEWAY_TOKEN = "fuzz-gateway-token-0123456789abcdef"
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def orders_process(database_server, tmp_path):
+def orders_process(database_server, tmp_path, gateway_process):
     url = database_server.database_url("orders", orders_tortoise_config, tmp_path)
     service = ServiceProcess(
         "orders_service",
@@ -29,6 +30,10 @@ def orders_process(database_server, tmp_path):
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "ORDERS_PORT": str(free_port()),
             "ORDERS_RATE_LIMIT": "100000/second",
+            "ORDERS_GATEWAY_URL": gateway_process.url,
+            "ORDERS_GATEWAY_TOKEN": GATEWAY_TOKEN,
+            "ORDERS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "ORDERS_RELAY_ENABLED": "false",
         },
         port=0,
         log_path=tmp_path / "orders.log",
@@ -78,7 +83,7 @@ def test_orders_api_conforms_to_its_own_spec(orders_process, tmp_path):
 
 
 @pytest.fixture
-def gateway_process(database_server, tmp_path):
+def gateway_fuzz_process(database_server, tmp_path):
     """Workers off: the fuzzer checks the HTTP contract, not deliveries to an absent provider."""
     port = free_port()
     service = ServiceProcess(
@@ -87,7 +92,7 @@ def gateway_process(database_server, tmp_path):
             "GATEWAY_DATABASE_URL": database_server.database_url(
                 "gateway", gateway_tortoise_config, tmp_path
             ),
-            "GATEWAY_TOKEN": GATEWAY_TOKEN,
+            "GATEWAY_TOKEN": FUZZ_GATEWAY_TOKEN,
             "GATEWAY_PORT": str(port),
             "GATEWAY_RATE_LIMIT": "100000/second",
             "GATEWAY_WORKERS_ENABLED": "false",
@@ -105,7 +110,7 @@ def gateway_process(database_server, tmp_path):
     service.stop()
 
 
-def test_gateway_api_conforms_to_its_own_spec(gateway_process, tmp_path):
-    result = _schemathesis(gateway_process.url, GATEWAY_TOKEN, tmp_path)
+def test_gateway_api_conforms_to_its_own_spec(gateway_fuzz_process, tmp_path):
+    result = _schemathesis(gateway_fuzz_process.url, FUZZ_GATEWAY_TOKEN, tmp_path)
 
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -1,0 +1,228 @@
+"""The whole system as real processes: orders service, gateway, provider sandbox.
+
+An order reaches its user through the right channel exactly once, whether the
+gateway is up, down, or failing for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from notification_gateway.db import gateway_tortoise_config
+from orders_service.db import orders_tortoise_config
+from tests.e2e.conftest import EMAIL_PATH, SMS_PATH, wait_until
+from tests.e2e.proxy import FaultyProxy
+from tests.processes import ServiceProcess, free_port
+
+pytestmark = pytest.mark.slow
+
+ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
+CALLER_TOKEN = "e2e-orders-caller-token-0123456789"
+SECRET = "whsec_ZTJlLXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3ODk="
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+SHIPPING = {
+    "recipient_name": "Ada Lovelace",
+    "address_lines": ["12 Example Street"],
+    "city": "London",
+    "postcode": "N1 9GU",
+    "country": "GB",
+}
+
+
+class System:
+    """Starts and stops the three services on loopback, sharing what they must know of each other."""
+
+    def __init__(self, database_server, tmp_path, sandbox) -> None:
+        self.sandbox = sandbox
+        self.orders_port, self.gateway_port = free_port(), free_port()
+        self.gateway = ServiceProcess(
+            "notification_gateway",
+            {
+                "GATEWAY_DATABASE_URL": database_server.database_url(
+                    "gateway", gateway_tortoise_config, tmp_path
+                ),
+                "GATEWAY_PORT": str(self.gateway_port),
+                "GATEWAY_CALLERS": f"orders:{CALLER_TOKEN}",
+                "GATEWAY_WEBHOOK_SECRETS": f"orders:{SECRET}",
+                "GATEWAY_CALLBACK_ORIGINS": f"http://127.0.0.1:{self.orders_port}",
+                "GATEWAY_RATE_LIMIT": "100000/second",
+                "GATEWAY_RETRY_BASE_SECONDS": "0.05",
+                "GATEWAY_RETRY_MAX_SECONDS": "0.5",
+                "GATEWAY_POLL_SECONDS": "0.05",
+                "EMAIL_API_URL": sandbox.url + EMAIL_PATH,
+                "EMAIL_API_TOKEN": "dev-email-token",
+                "SMS_API_URL": sandbox.url + SMS_PATH,
+                "SMS_API_TOKEN": "dev-sms-token",
+                "PUSH_API_URL": sandbox.url + "/push",
+                "LOG_LEVEL": "WARNING",
+            },
+            port=self.gateway_port,
+            log_path=tmp_path / "gateway.log",
+        )
+        self.orders_env = {
+            "ORDERS_DATABASE_URL": database_server.database_url("orders", orders_tortoise_config, tmp_path),
+            "ORDERS_PORT": str(self.orders_port),
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "ORDERS_RATE_LIMIT": "100000/second",
+            "ORDERS_GATEWAY_URL": self.gateway.url,
+            "ORDERS_GATEWAY_TOKEN": CALLER_TOKEN,
+            "ORDERS_WEBHOOK_SECRET": SECRET,
+            "ORDERS_CALLBACK_URL": f"http://127.0.0.1:{self.orders_port}/webhooks/notifications",
+            "ORDERS_RELAY_RETRY_BASE_SECONDS": "0.1",
+            "ORDERS_RELAY_RETRY_MAX_SECONDS": "1",
+            "ORDERS_RELAY_POLL_SECONDS": "0.05",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.orders = ServiceProcess(
+            "orders_service", self.orders_env, self.orders_port, tmp_path / "orders.log"
+        )
+
+    def start(self) -> None:
+        self.orders.run("seed")
+        self.gateway.start()
+        self.orders.start()
+
+    def stop(self) -> None:
+        self.orders.stop()
+        self.gateway.stop()
+
+
+@pytest.fixture
+def unstarted_system(database_server, tmp_path, sandbox) -> System:
+    """Databases are prepared here, outside the event loop the async tests run in."""
+    return System(database_server, tmp_path, sandbox)
+
+
+@pytest.fixture
+def system(unstarted_system):
+    unstarted_system.start()
+    yield unstarted_system
+    unstarted_system.stop()
+
+
+async def place(http, system, user_id: str, kit: str, **extra) -> dict:
+    body = {"user_id": user_id, "sequencing_type": kit, "shipping_info": SHIPPING} | extra
+    async with http.post(f"{system.orders.url}/orders", json=body, headers=ADMIN) as response:
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+
+async def order_status(http, system, order_id: str) -> dict:
+    async with http.get(f"{system.orders.url}/orders/{order_id}", headers=ADMIN) as response:
+        return (await response.json())["notification"]
+
+
+async def _until_delivered(http, system, order_id: str) -> dict:
+    seen: dict = {}
+
+    async def delivered() -> bool:
+        seen.update(await order_status(http, system, order_id))
+        return seen["status"] == "delivered"
+
+    await wait_until(delivered, f"order {order_id} to show its notification delivered")
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("user_id", "kit", "channel", "recipient"),
+    [
+        ("u_ada", "whole-exome-sequencing", "sms", "+447451277972"),
+        ("u_ada", "whole-genome-sequencing", "email", "ada@example.com"),
+        ("u_ada", "targeted-sequencing", "email", "ada@example.com"),
+        ("u_grace", "whole-exome-sequencing", "email", "grace@example.com"),  # no phone: e-mail
+    ],
+)
+async def test_each_kit_reaches_the_right_provider(http, system, provider, user_id, kit, channel, recipient):
+    order = await place(http, system, user_id, kit)
+
+    notification = await _until_delivered(http, system, order["id"])
+
+    assert notification["channel"] == channel
+    assert notification["gateway_id"].startswith("ntf_")
+    [message] = await provider.messages(channel)
+    assert message["recipient"] == recipient
+    name = {"u_ada": "Ada Lovelace", "u_grace": "Grace Hopper"}[user_id]
+    assert (
+        message["message"] == f"Hi {name}, your order has been successfully placed. Reference: {order['id']}."
+    )
+    assert [r["outcome"] for r in await provider.requests(channel)] == ["accepted"]  # token and payload right
+
+
+async def test_an_explicit_channel_and_the_push_plugin(http, system, provider):
+    by_email = await place(http, system, "u_ada", "whole-exome-sequencing", notification_channel="email")
+    by_push = await place(http, system, "u_alan", "targeted-sequencing", notification_channel="push")
+
+    await _until_delivered(http, system, by_email["id"])
+    await _until_delivered(http, system, by_push["id"])
+
+    assert [m["recipient"] for m in await provider.messages("email")] == ["ada@example.com"]
+    assert await provider.messages("sms") == []
+    [push] = await provider.messages("push")
+    assert push["recipient"] == "alan-kit-updates"
+    assert push["message"].startswith("Hi Alan Turing, your order has been successfully placed.")
+
+
+async def test_a_refused_order_writes_and_sends_nothing(http, system, provider):
+    body = {"user_id": "u_grace", "sequencing_type": "targeted-sequencing", "shipping_info": SHIPPING}
+    async with http.post(
+        f"{system.orders.url}/orders", json=body | {"notification_channel": "sms"}, headers=ADMIN
+    ) as response:
+        assert response.status == 422
+    await place(http, system, "u_ada", "targeted-sequencing")  # a marker that the pipeline is flowing
+
+    await wait_until(lambda: _count(provider, "email", 1), "the marker order's e-mail")
+
+    assert await provider.messages("sms") == []
+    async with http.get(f"{system.orders.url}/users/u_grace", headers=ADMIN) as response:
+        assert (await response.json())["orders"] == []
+
+
+async def _count(provider, channel: str, expected: int) -> bool:
+    return len(await provider.messages(channel)) >= expected
+
+
+async def test_orders_placed_while_the_gateway_is_down_all_arrive_once(http, system, provider):
+    system.gateway.stop()
+    orders = await asyncio.gather(*(place(http, system, "u_ada", "targeted-sequencing") for _ in range(100)))
+    await asyncio.sleep(1)  # the relay is failing and backing off meanwhile
+
+    system.gateway.start()
+    await wait_until(lambda: _count(provider, "email", 100), "100 e-mails after the gateway came back")
+    await asyncio.sleep(1)  # room for a duplicate to show up, if there were one
+
+    counts = Counter(m["message"].rsplit("Reference: ", 1)[1] for m in await provider.messages("email"))
+    assert set(counts) == {f"{order['id']}." for order in orders}
+    assert max(counts.values()) == 1
+    for order in orders[:5]:
+        await _until_delivered(http, system, order["id"])
+
+
+async def test_the_relay_catches_up_after_a_spell_of_500s(http, unstarted_system, provider):
+    system = unstarted_system
+    proxy = FaultyProxy(system.gateway.url)
+    await proxy.start()
+    system.orders.env["ORDERS_GATEWAY_URL"] = proxy.url
+    proxy.failing_status = 500
+    system.start()
+    try:
+        orders = [await place(http, system, "u_ada", "whole-genome-sequencing") for _ in range(20)]
+        await wait_until(lambda: _failed_at_least(proxy, 20), "the relay to meet the failing gateway")
+        proxy.failing_status = None
+
+        await wait_until(lambda: _count(provider, "email", 20), "20 e-mails after the 500s stopped")
+
+        counts = Counter(m["message"] for m in await provider.messages("email"))
+        assert len(counts) == 20
+        assert max(counts.values()) == 1
+        assert proxy.failed >= 20
+        await _until_delivered(http, system, orders[-1]["id"])
+    finally:
+        system.stop()
+        await proxy.stop()
+
+
+async def _failed_at_least(proxy: FaultyProxy, count: int) -> bool:
+    return proxy.failed >= count

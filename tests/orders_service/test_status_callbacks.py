@@ -1,0 +1,157 @@
+"""POST /webhooks/notifications: signed status callbacks keep each order's notification current."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
+from tests.orders_service.conftest import WEBHOOK_SECRET, place
+
+PROBLEM = "application/problem+json"
+
+
+def signed(
+    payload: dict, *, webhook_id: str = "msg_1", secret: str = WEBHOOK_SECRET, at: datetime | None = None
+):
+    body = json.dumps(payload)
+    moment = at or datetime.now(UTC)
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, moment, body),
+        "Content-Type": "application/json",
+    }
+    return body, headers
+
+
+def callback(
+    status: str, reference: str | None, notification_id: str = "ntf_1", channel: str = "sms"
+) -> dict:
+    return {
+        "type": f"notification.{status}",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "data": {"id": notification_id, "status": status, "channel": channel, "reference": reference},
+    }
+
+
+@pytest.fixture
+async def placed(client, ada) -> tuple[dict, OutboxMessage]:
+    order = await (await place(client)).json()
+    return order, await OutboxMessage.get(subject=f"order:{order['id']}")
+
+
+async def _post(client, body: str, headers: dict):
+    return await client.post("/webhooks/notifications", data=body, headers=headers)
+
+
+async def test_a_delivered_callback_updates_the_order(client, placed):
+    order, message = placed
+    body, headers = signed(callback("delivered", message.id))
+
+    response = await _post(client, body, headers)
+
+    assert response.status == 204
+    stored = await DNAKitOrder.get(id=order["id"])
+    assert (stored.notification_status, stored.notification_id, stored.notification_channel) == (
+        "delivered",
+        "ntf_1",
+        "sms",
+    )
+
+
+async def test_a_replayed_webhook_id_is_acknowledged_and_ignored(client, placed):
+    order, message = placed
+    await _post(client, *signed(callback("failed", message.id), webhook_id="msg_a"))
+    await DNAKitOrder.filter(id=order["id"]).update(notification_status="queued")
+
+    replay = await _post(client, *signed(callback("failed", message.id), webhook_id="msg_a"))
+
+    assert replay.status == 200
+    assert await replay.json() == {"status": "duplicate"}
+    assert (await DNAKitOrder.get(id=order["id"])).notification_status == "queued"
+    assert await WebhookReceipt.all().count() == 1
+
+
+async def test_delivered_is_never_undone_by_a_late_failure(client, placed):
+    order, message = placed
+    await _post(client, *signed(callback("delivered", message.id), webhook_id="msg_a"))
+
+    await _post(client, *signed(callback("failed", message.id), webhook_id="msg_b"))
+
+    assert (await DNAKitOrder.get(id=order["id"])).notification_status == "delivered"
+
+
+async def test_a_failure_then_a_delivery_after_retry_ends_delivered(client, placed):
+    order, message = placed
+    await _post(client, *signed(callback("failed", message.id), webhook_id="msg_a"))
+    failed = (await DNAKitOrder.get(id=order["id"])).notification_status
+
+    await _post(client, *signed(callback("delivered", message.id), webhook_id="msg_b"))
+
+    assert failed == "failed"
+    assert (await DNAKitOrder.get(id=order["id"])).notification_status == "delivered"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda body, headers: (body, {k: v for k, v in headers.items() if not k.startswith("webhook-")}),
+        lambda body, headers: (body.replace("delivered", "failed"), headers),
+        lambda body, headers: (body, headers | {"webhook-signature": "v1,AAAA"}),
+        lambda body, headers: (body, headers | {"webhook-signature": "garbage"}),
+        lambda body, headers: (body, headers | {"webhook-id": "msg_other"}),
+        lambda body, headers: (body, headers | {"webhook-timestamp": "not-a-time"}),
+    ],
+    ids=["unsigned", "body-changed", "wrong-signature", "malformed-signature", "other-id", "bad-timestamp"],
+)
+async def test_unsigned_or_forged_callbacks_are_401(client, placed, tamper):
+    order, message = placed
+    body, headers = tamper(*signed(callback("delivered", message.id)))
+
+    response = await _post(client, body, headers)
+
+    assert response.status == 401
+    assert response.content_type == PROBLEM
+    assert (await response.json())["detail"] == (
+        "The callback is not signed with this service's secret, or is too old."
+    )
+    assert (await DNAKitOrder.get(id=order["id"])).notification_status == "pending"
+
+
+@pytest.mark.parametrize("minutes", [-10, 10])
+async def test_callbacks_outside_the_five_minute_window_are_401(client, placed, minutes):
+    _order, message = placed
+    at = datetime.now(UTC) + timedelta(minutes=minutes)
+
+    response = await _post(client, *signed(callback("delivered", message.id), at=at))
+
+    assert response.status == 401
+
+
+async def test_a_callback_signed_with_another_secret_is_401(client, placed):
+    _order, message = placed
+    body, headers = signed(callback("delivered", message.id), secret="whsec_b3RoZXItc2VjcmV0LTAxMjM0NTY3")
+
+    assert (await _post(client, body, headers)).status == 401
+
+
+async def test_a_signed_callback_that_is_not_a_status_is_422(client, placed):
+    body, headers = signed({"type": "notification.delivered", "data": {"status": "lost"}})
+
+    response = await _post(client, body, headers)
+
+    assert response.status == 422
+    assert (await response.json())["type"] == "/problems/validation-failed"
+
+
+async def test_a_callback_for_an_unknown_reference_is_accepted_and_changes_nothing(client, placed):
+    order, _message = placed
+
+    response = await _post(client, *signed(callback("delivered", "obx_unknown")))
+
+    assert response.status == 204
+    assert (await DNAKitOrder.get(id=order["id"])).notification_status == "pending"
