@@ -72,6 +72,7 @@ migrations: setup
 bench: setup
 	$(RUN) python -m benchmarks.query_count
 	$(RUN) python -m benchmarks.gateway_throughput
+	$(RUN) python -m benchmarks.end_to_end_latency
 
 query-count: setup
 	$(RUN) python -m benchmarks.query_count
