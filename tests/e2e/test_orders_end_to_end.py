@@ -226,3 +226,50 @@ async def test_the_relay_catches_up_after_a_spell_of_500s(http, unstarted_system
 
 async def _failed_at_least(proxy: FaultyProxy, count: int) -> bool:
     return proxy.failed >= count
+
+
+async def test_two_orders_processes_on_postgresql_relay_each_row_once(
+    http, unstarted_system, provider, database_server
+):
+    if database_server.kind != "postgres":
+        pytest.skip(
+            "several orders-service processes share an outbox on PostgreSQL only (SQLite: one process)"
+        )
+    system = unstarted_system
+    second_port = free_port()
+    second = ServiceProcess(
+        "orders_service",
+        system.orders_env | {"ORDERS_PORT": str(second_port)},
+        second_port,
+        system.orders.log_path.with_name("orders-2.log"),
+    )
+    system.gateway.start()
+    system.orders.run("seed")
+    system.orders.start()
+    second.start()
+    try:
+        orders = []
+        for _ in range(10):
+            orders += await asyncio.gather(
+                *(
+                    place(http, (system, _Via(second))[n % 2], "u_ada", "targeted-sequencing")
+                    for n in range(20)
+                )
+            )
+
+        await wait_until(lambda: _count(provider, "email", 200), "200 e-mails relayed by two processes")
+        await asyncio.sleep(1)
+
+        counts = Counter(m["message"].rsplit("Reference: ", 1)[1] for m in await provider.messages("email"))
+        assert set(counts) == {f"{order['id']}." for order in orders}
+        assert max(counts.values()) == 1
+    finally:
+        second.stop()
+        system.stop()
+
+
+class _Via:
+    """Places orders through another orders-service process of the same system."""
+
+    def __init__(self, orders: ServiceProcess) -> None:
+        self.orders = orders
