@@ -26,6 +26,7 @@ from notification_gateway.keys import (
     DELIVERY_METRICS,
     HTTP_SESSION,
     IDEMPOTENCY,
+    RECIPIENT_CAPS,
     ROUTING,
     SETTINGS,
     WORKER,
@@ -34,6 +35,7 @@ from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import IdempotencyRecord
 from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
+from notification_gateway.recipient_caps import RecipientCapReached, parse_caps
 from notification_gateway.routes import ENDPOINTS
 from notification_gateway.settings import GatewaySettings
 
@@ -64,6 +66,13 @@ DOMAIN_ERRORS = {
     ),
     notifications.NotificationNotFound: ProblemType(
         "notification-not-found", "No such notification", 404, "No notification of yours has this id."
+    ),
+    RecipientCapReached: ProblemType(
+        "recipient-cap-reached",
+        "Too many notifications to this recipient",
+        429,
+        "Each address may get a limited number of notifications per channel and window "
+        "(GATEWAY_RECIPIENT_LIMITS), which stops SMS pumping. Retry after the delay.",
     ),
     CallbackRefused: ProblemType(
         "callback-refused",
@@ -151,6 +160,7 @@ def create_app(
     app[CHANNELS] = load_channels(settings.allowed_plugins(), extra_plugins)
     app[ROUTING] = routing.RoutingRules.load(settings.routing_file)
     app[IDEMPOTENCY] = IdempotencyStore(IdempotencyRecord)
+    app[RECIPIENT_CAPS] = parse_caps(settings.recipient_limits)
     app[CALLBACK_POLICY] = CallbackPolicy(settings.allowed_callback_origins(), settings.signing_secrets())
     app[DELIVERY_METRICS] = DeliveryMetrics(app[METRICS_RECORDER].registry)
     app.cleanup_ctx.append(database_ctx(gateway_tortoise_config(settings.database_url)))

@@ -10,6 +10,7 @@ from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.plugins import ChannelRegistry
+from notification_gateway.recipient_caps import RecipientCap
 from notification_gateway.routing import RoutingRules
 from notification_gateway.settings import GatewaySettings
 
@@ -22,3 +23,4 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 WORKER = web.AppKey("worker", DeliveryWorker)
 CALLBACK_POLICY = web.AppKey("callback_policy", CallbackPolicy)
 CALLBACK_SENDER = web.AppKey("callback_sender", CallbackSender)
+RECIPIENT_CAPS = web.AppKey("recipient_caps", dict[str, RecipientCap])

@@ -34,7 +34,10 @@ class Notification(Model):
     lease_owner = fields.CharField(max_length=64, null=True)
     lease_expires_at = fields.DatetimeField(null=True)
     callback_url = fields.CharField(max_length=2048, null=True)
-    reference = fields.CharField(max_length=100, null=True, description="The caller's own reference.")
+    reference = fields.CharField(max_length=100, null=True, description="The own reference of the caller.")
+    address_key = fields.CharField(
+        max_length=40, null=True, description="Hash of channel and address, for caps."
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     finished_at = fields.DatetimeField(null=True)
@@ -43,7 +46,12 @@ class Notification(Model):
 
     class Meta:
         table = "notifications"
-        indexes = (("status", "next_attempt_at"), ("caller", "id"), ("caller", "recipient_id"))
+        indexes = (
+            ("status", "next_attempt_at"),
+            ("caller", "id"),
+            ("caller", "recipient_id"),
+            ("address_key", "created_at"),
+        )
 
 
 class DeliveryAttempt(Model):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -14,6 +14,7 @@ from notification_gateway.callbacks import CallbackPolicy
 from notification_gateway.channels import Recipient
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
+from notification_gateway.recipient_caps import RecipientCap, address_key, check_cap
 from notification_gateway.routing import RoutingRules
 from notification_gateway.schemas import NotifyRequest
 from notification_gateway.status import NotificationStatus
@@ -35,6 +36,7 @@ async def accept(
     channels: ChannelRegistry,
     rules: RoutingRules,
     callbacks: CallbackPolicy,
+    caps: Mapping[str, RecipientCap],
     connection: BaseDBAsyncClient,
 ) -> Notification:
     """Route, render and store the notification as `queued`; workers take it from there."""
@@ -47,6 +49,8 @@ async def accept(
     route = rules.resolve(
         explicit=request.channel, attributes=request.attributes, recipient=recipient, channels=channels
     )
+    key = address_key(route.channel, channels.get(route.channel).address_of(recipient))
+    await check_cap(caps, channel=route.channel, key=key, now=datetime.now(UTC))
     values = placeholders_for(recipient.id, recipient.name, request.attributes)
     return await Notification.create(
         using_db=connection,
@@ -62,6 +66,7 @@ async def accept(
         next_attempt_at=datetime.now(UTC),
         reference=request.reference,
         callback_url=callback_url,
+        address_key=key,
     )
 
 

@@ -34,7 +34,7 @@ ENDPOINTS = [
         {202: _accepted},
         roles=CALLERS,
         body=NotifyRequest,
-        problems=[409],
+        problems=[409, 429],
         idempotency_key=True,
         tags=["notifications"],
     ),

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
+from notification_gateway.recipient_caps import parse_caps
 
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development default, refused in production
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S105 - base64 of a dev phrase
@@ -41,11 +42,21 @@ class GatewaySettings(BaseSettings):
     retry_max_seconds: float = Field(300.0, gt=0, le=86400, alias="GATEWAY_RETRY_MAX_SECONDS")
     lease_seconds: float = Field(60.0, ge=1, le=3600, alias="GATEWAY_LEASE_SECONDS")
     poll_seconds: float = Field(0.5, gt=0, le=60, alias="GATEWAY_POLL_SECONDS")
+    recipient_limits: str = Field("", alias="GATEWAY_RECIPIENT_LIMITS")
     webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
     callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
+
+    @field_validator("recipient_limits")
+    @classmethod
+    def _recipient_limits_parse(cls, value: str) -> str:
+        try:
+            parse_caps(value)
+        except ValueError as exc:
+            raise ValueError(f"must look like sms=5/hour,push=100/day ({exc})") from None
+        return value
 
     @field_validator("routing_file")
     @classmethod

@@ -11,7 +11,7 @@ from apikit.keys import PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
 from apikit.validation import parse_query, read_body
 from notification_gateway import notifications
-from notification_gateway.keys import CALLBACK_POLICY, CHANNELS, IDEMPOTENCY, ROUTING, WORKER
+from notification_gateway.keys import CALLBACK_POLICY, CHANNELS, IDEMPOTENCY, RECIPIENT_CAPS, ROUTING, WORKER
 from notification_gateway.presenters import channel_view, notification_view
 from notification_gateway.schemas import ChannelList, NotificationPage, NotifyRequest, RoutingView
 from notification_gateway.status import NotificationStatus
@@ -44,6 +44,7 @@ async def notify(request: web.Request) -> web.Response:
             channels=request.app[CHANNELS],
             rules=request.app[ROUTING],
             callbacks=request.app[CALLBACK_POLICY],
+            caps=request.app[RECIPIENT_CAPS],
             connection=connection,
         )
         body = _json(notification_view(notification, attempts=[]))  # just created: no attempts yet

@@ -222,3 +222,38 @@ async def test_each_caller_is_rate_limited_with_retry_after(aiohttp_client, gate
     assert problem["detail"].startswith("This caller is limited to 3/minute")
     assert other_caller.status == 202
     assert await Notification.all().count() == 4
+
+
+async def test_sms_to_one_number_is_capped_across_callers(aiohttp_client, gateway_settings):
+    settings = gateway_settings.model_copy(update={"recipient_limits": "sms=2/hour"})
+    client = await aiohttp_client(create_app(settings))
+    sms = notify_body(channel="sms")
+
+    first, second = await notify(client, sms), await notify(client, sms, headers=MARKETING)
+    capped = await notify(client, sms)
+    by_email = await notify(client, notify_body(channel="email"))
+    other_number = await notify(
+        client, notify_body(channel="sms", recipient=ADA | {"phone_number": "+447911123456"})
+    )
+
+    assert (first.status, second.status) == (202, 202)
+    assert capped.status == 429
+    assert 3500 <= int(capped.headers["Retry-After"]) <= 3600
+    problem = await capped.json()
+    assert problem["type"] == "/problems/recipient-cap-reached"
+    assert problem["detail"].startswith("This recipient has reached the cap of 2/hour notifications by sms.")
+    assert "+447451277972" not in await capped.text()
+    assert (by_email.status, other_number.status) == (202, 202)
+    assert await Notification.filter(channel="sms").count() == 3
+
+
+def test_recipient_caps_are_checked_at_start():
+    from notification_gateway.recipient_caps import parse_caps
+
+    caps = parse_caps("sms=5/hour, push=100/day")
+
+    assert (caps["sms"].limit, caps["sms"].window.total_seconds()) == (5, 3600)
+    assert caps["push"].window.total_seconds() == 86400
+    for bad in ("sms", "sms=lots", "=5/hour"):
+        with pytest.raises(ValueError, match=r"sms|lots|hour|not channel"):
+            parse_caps(bad)
