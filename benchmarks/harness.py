@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,13 +44,71 @@ def database_server() -> Iterator[SqliteServer | PostgresServer]:
             off_loop(server.close)
 
 
-@contextmanager
-def running(service: ServiceProcess) -> Iterator[ServiceProcess]:
-    service.start()
+def peak_rss_kib(pid: int) -> int:
+    """VmHWM: the most resident memory the process ever had, which a final VmRSS reading would miss."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise ValueError(f"no VmHWM for process {pid}")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name may hold spaces; the fields after its closing parenthesis do not.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def tree_peak_rss_kib(pid: int) -> int:
+    """Sum of VmHWM over a process and its descendants (gunicorn: master and workers).
+
+    Pages the processes share are counted once per process, so this is an upper bound."""
     try:
+        own = peak_rss_kib(pid)
+    except (OSError, ValueError):
+        return 0  # exited while we looked
+    return own + sum(tree_peak_rss_kib(child) for child in _children(pid))
+
+
+@dataclass
+class PeakMemory:
+    """Peak RSS of each service process a benchmark started, read just before it is stopped."""
+
+    peaks_kib: dict[str, int] = field(default_factory=dict)
+
+    def record(self, label: str, service: ServiceProcess) -> None:
+        if service.process is None or service.process.poll() is not None:
+            return
+        peak = tree_peak_rss_kib(service.process.pid)
+        self.peaks_kib[label] = max(peak, self.peaks_kib.get(label, 0))
+
+    def table(self) -> list[str]:
+        rows = ["| process | peak RSS (VmHWM) |", "|---|---|"]
+        return rows + [f"| {label} | {kib / 1024:.0f} MiB |" for label, kib in self.peaks_kib.items()]
+
+
+@contextmanager
+def running(
+    service: ServiceProcess, memory: PeakMemory | None = None, label: str | None = None
+) -> Iterator[ServiceProcess]:
+    """Start the service; on the way out, record its peak RSS in `memory` (if given), then stop it.
+
+    A process that starts but never becomes healthy is stopped too."""
+    try:
+        service.start()
         yield service
     finally:
-        service.stop()
+        try:
+            if memory is not None:
+                memory.record(label or service.module, service)
+        finally:
+            service.stop()
 
 
 def sandbox(workdir: Path) -> ServiceProcess:

@@ -27,27 +27,27 @@ class IllegalTransition(DomainError):
     """The lifecycle does not allow the requested status change."""
 
 
-async def _user(user_id: str, connection: BaseDBAsyncClient | None = None) -> User:
-    user = await User.get_or_none(id=user_id, using_db=connection)
+async def check_order(command: PlaceOrder, *, notifications: NotificationService) -> User:
+    """Refuse what can be refused before anything is written (an unknown user, an unusable
+    channel), outside the transaction, which on SQLite holds the only connection. Returns the user."""
+    user = await User.get_or_none(id=command.user_id)
     if user is None:
-        raise UnknownUser(f"No user has the id {user_id!r}.", pointer="#/user_id")
-    return user
-
-
-async def check_order(command: PlaceOrder, *, notifications: NotificationService) -> None:
-    """What can be refused before anything is written: an unknown user, an unusable channel."""
-    user = await _user(command.user_id)
+        raise UnknownUser(f"No user has the id {command.user_id!r}.", pointer="#/user_id")
     if command.notification_channel is not None:
         await notifications.check_channel(
             user, command.notification_channel, pointer="#/notification_channel"
         )
+    return user
 
 
 async def place_order(
-    command: PlaceOrder, *, notifications: NotificationService, connection: BaseDBAsyncClient
+    command: PlaceOrder, *, user: User, notifications: NotificationService, connection: BaseDBAsyncClient
 ) -> DNAKitOrder:
-    """Insert the order and its notification in the caller's transaction: both exist, or neither."""
-    user = await _user(command.user_id, connection)
+    """Insert the order and its notification in the caller's transaction: both exist, or neither.
+
+    `user` comes from `check_order`; users are never deleted (orders refer to them), so it
+    cannot vanish in between.
+    """
     order = await DNAKitOrder.create(
         using_db=connection,
         user=user,

@@ -28,10 +28,12 @@ async def place_order(request: web.Request) -> web.Response:
     """
     command = await read_body(request, PlaceOrder)
     notifications = request.app[NOTIFICATIONS]
-    await orders.check_order(command, notifications=notifications)
+    user = await orders.check_order(command, notifications=notifications)
 
     async def work(connection: BaseDBAsyncClient) -> Outcome:
-        order = await orders.place_order(command, notifications=notifications, connection=connection)
+        order = await orders.place_order(
+            command, user=user, notifications=notifications, connection=connection
+        )
         return Outcome(201, _json(order_view(order)), {"Location": f"/orders/{order.id}"})
 
     response = await request.app[IDEMPOTENCY].respond_once(

@@ -1,0 +1,1 @@
+"""Baselines the benchmarks compare our services with, each run as its own process."""
