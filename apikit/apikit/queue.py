@@ -122,7 +122,9 @@ class QueueWorker(ABC, Generic[RowT]):
             try:
                 await self.before_claim()
                 free = self.concurrency - len(self._in_flight)
-                claimed = await self.claim(free) if free > 0 else []
+                # Claim in batches: one claim transaction per row would cost more than the work.
+                worth_claiming = free >= max(1, self.concurrency // 4) or not self._in_flight
+                claimed = await self.claim(free) if worth_claiming else []
             except Exception as exc:
                 self._report(exc)
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
