@@ -18,7 +18,8 @@ import os
 import socket
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -84,6 +85,16 @@ class LeasedQueue(Generic[RowT]):
         return await self.model.filter(lease_owner__startswith=f"{owner}:", status=self.leased_status).update(
             status=back_to, lease_owner=None, lease_expires_at=None
         )
+
+
+@asynccontextmanager
+async def running(worker: QueueWorker, *, grace_seconds: float) -> AsyncIterator[QueueWorker]:
+    """Run `worker` in the background for the block; on the way out, stop it and hand back its work."""
+    runner = asyncio.create_task(worker.run(), name=type(worker).__name__)
+    try:
+        yield worker
+    finally:
+        await worker.stop(runner, grace_seconds)
 
 
 class QueueWorker(ABC, Generic[RowT]):

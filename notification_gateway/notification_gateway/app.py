@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
 
 import aiohttp
@@ -15,6 +14,7 @@ from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER
 from apikit.problems import ProblemType
+from apikit.queue import running
 from notification_gateway import notifications, routing, templates
 from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, CallbackSender
 from notification_gateway.db import gateway_tortoise_config
@@ -109,11 +109,8 @@ async def _callbacks(app: web.Application) -> AsyncIterator[None]:
         poll_seconds=settings.poll_seconds,
     )
     app[CALLBACK_SENDER] = sender
-    runner = asyncio.create_task(sender.run(), name="callback sender")
-    try:
+    async with running(sender, grace_seconds=SHUTDOWN_GRACE_SECONDS):
         yield
-    finally:
-        await sender.stop(runner, SHUTDOWN_GRACE_SECONDS)
 
 
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
@@ -133,11 +130,8 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         poll_seconds=settings.poll_seconds,
     )
     app[WORKER] = worker
-    runner = asyncio.create_task(worker.run(), name="delivery worker")
-    try:
+    async with running(worker, grace_seconds=SHUTDOWN_GRACE_SECONDS):
         yield
-    finally:
-        await worker.stop(runner, SHUTDOWN_GRACE_SECONDS)
 
 
 def create_app(

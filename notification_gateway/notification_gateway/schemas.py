@@ -4,41 +4,25 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
 from apikit.ids import ID_PATTERN
+from apikit.text import plain_text
 from notification_gateway.status import AttemptOutcome, NotificationStatus
 
 CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 REFERENCE = r"^[A-Za-z0-9._:-]{1,100}$"
 CONTACT_FIELD = r"^[a-z][a-z0-9_]{0,31}$"
-_NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
 MAX_CONTACTS = 8
 MAX_ATTRIBUTES = 16
 
 
-def _no_control_characters(text: str) -> str:
-    if any((ord(char) < 0x20 and char not in "\t\n") or ord(char) == 0x7F for char in text):
-        raise ValueError("must not contain control characters")
-    return text
-
-
-def text(max_length: int) -> Any:
-    """Trimmed, non-empty text without control characters (tabs and newlines allowed)."""
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-        AfterValidator(_no_control_characters),
-        Field(json_schema_extra={"pattern": _NO_CONTROL_CHARACTERS}),
-    ]
-
-
-Name = text(200)
-MessageText = text(2000)
-AttributeValue = text(200)
-ContactValue = text(320)
+Name = plain_text(200)
+MessageText = plain_text(2000, multiline=True)
+AttributeValue = plain_text(200)
+ContactValue = plain_text(320)
 
 
 class RecipientIn(BaseModel):

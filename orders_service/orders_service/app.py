@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -15,6 +14,7 @@ from apikit.database import database_ctx, ping
 from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.problems import ProblemType
+from apikit.queue import running
 from orders_service import notifications, orders, users
 from orders_service.db import orders_tortoise_config
 from orders_service.keys import HTTP_SESSION, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
@@ -96,11 +96,8 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         poll_seconds=settings.relay_poll_seconds,
     )
     app[RELAY] = relay
-    runner = asyncio.create_task(relay.run(), name="outbox relay")
-    try:
+    async with running(relay, grace_seconds=SHUTDOWN_GRACE_SECONDS):
         yield
-    finally:
-        await relay.stop(runner, SHUTDOWN_GRACE_SECONDS)
 
 
 def create_app(settings: OrdersSettings) -> web.Application:

@@ -9,30 +9,12 @@ import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from apikit.ids import ID_PATTERN
+from apikit.text import plain_text
 from orders_service.lifecycle import NotificationStatus, OrderStatus, SequencingType
 
 CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
-_NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
-
-
-def _no_control_characters(text: str) -> str:
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
-        raise ValueError("must not contain control characters")
-    return text
-
-
-def text(max_length: int) -> Any:
-    """Free text: trimmed, not empty, printable, at most `max_length` characters."""
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-        AfterValidator(_no_control_characters),
-        Field(json_schema_extra={"pattern": _NO_CONTROL_CHARACTERS}),
-    ]
-
-
-Line = text(200)
-Place = text(100)
+Line = plain_text(200)
+Place = plain_text(100)
 
 
 COUNTRY_CODES = sorted(country.alpha_2 for country in pycountry.countries)
