@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.header import decode_header, make_header
 from typing import Any
 
 from aiohttp import web
@@ -174,7 +175,7 @@ async def _publish(request: web.Request) -> Accepted:
         raise JsonError(400, "the message (the body) must be UTF-8 text", field="message") from None
     if not message.strip():
         raise JsonError(400, "the message (the body) must not be empty", field="message")
-    title = (request.headers.get("Title") or request.headers.get("X-Title") or "").strip() or None
+    title = _decoded(request.headers.get("Title") or request.headers.get("X-Title") or "").strip() or None
     if title is not None and not _is_utf8(title):
         raise JsonError(400, "the Title header must be UTF-8 text", field="title")
     message_id = "".join(secrets.choice(_NTFY_ID_ALPHABET) for _ in range(12))
@@ -188,6 +189,16 @@ async def _publish(request: web.Request) -> Accepted:
     if title is not None:
         answer["title"] = title
     return Accepted(message_id, topic, message, answer, title)
+
+
+def _decoded(header: str) -> str:
+    """The header as ntfy reads it: RFC 2047 encoded-words (`=?UTF-8?B?...?=`) decoded."""
+    if "=?" not in header:
+        return header
+    try:
+        return str(make_header(decode_header(header)))
+    except (ValueError, LookupError, UnicodeDecodeError):
+        raise JsonError(400, "the Title header is not valid RFC 2047 text", field="title") from None
 
 
 def _is_utf8(text: str) -> bool:

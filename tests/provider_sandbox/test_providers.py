@@ -212,3 +212,14 @@ async def test_health(sandbox):
     async with sandbox.get("/healthz") as response:
         assert response.status == 200
         assert await response.json() == {"status": "ok"}
+
+
+async def test_an_rfc2047_title_is_decoded_as_ntfy_does(sandbox):
+    response = await sandbox.post(
+        "/push/kits",
+        data="Your kit shipped.".encode(),
+        headers={"Title": "=?UTF-8?B?WW91ciBETkEga2l0IPCfp6w=?="},
+    )
+
+    assert response.status == 200
+    assert (await response.json())["title"] == "Your DNA kit \U0001f9ec"
