@@ -217,7 +217,7 @@ async def test_health(sandbox):
 async def test_an_rfc2047_title_is_decoded_as_ntfy_does(sandbox):
     response = await sandbox.post(
         "/push/kits",
-        data="Your kit shipped.".encode(),
+        data=b"Your kit shipped.",
         headers={"Title": "=?UTF-8?B?WW91ciBETkEga2l0IPCfp6w=?="},
     )
 
