@@ -1,7 +1,7 @@
 """How many SQL statements `GET /users/?limit=100` costs, for 1 user and for 100 users x 10 orders.
 
 Run: `make query-count` (or `uv run python -m benchmarks.query_count`).
-Uses a throw-away SQLite file; prints a Markdown table.
+Uses a throw-away SQLite file; prints a Markdown table and keeps it in benchmarks/results/query_count.md.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from apikit.database import migrate
+from benchmarks.harness import write_results
 from orders_service.app import create_app
 from orders_service.db import orders_tortoise_config
 from orders_service.models import DNAKitOrder, User
@@ -22,7 +23,9 @@ from orders_service.settings import OrdersSettings
 SHIPPING = {"recipient_name": "A", "address_lines": ["1 St"], "city": "X", "postcode": "N1", "country": "GB"}
 
 
-class _Counter(logging.Handler):
+class SqlCounter(logging.Handler):
+    """Counts the statements tortoise logs at DEBUG on `tortoise.db_client`: what the database was asked."""
+
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.count = 0
@@ -51,10 +54,10 @@ async def main() -> None:
         url = f"sqlite://{Path(folder) / 'orders.sqlite3'}"
         await migrate(orders_tortoise_config(url))
         settings = OrdersSettings(APP_ENV="development", ORDERS_DATABASE_URL=url)
-        counter = _Counter()
+        counter = SqlCounter()
         sql_log = logging.getLogger("tortoise.db_client")
         async with TestClient(TestServer(create_app(settings))) as client:
-            print("| users x orders | users returned | SQL statements |\n|---|---|---|")
+            rows = ["| users x orders | users returned | SQL statements |", "|---|---|---|"]
             for users, orders_each in ((1, 10), (100, 10)):
                 await _fill(users, orders_each)
                 sql_log.setLevel(logging.DEBUG)
@@ -65,7 +68,13 @@ async def main() -> None:
                 )
                 page = await response.json()
                 sql_log.removeHandler(counter)
-                print(f"| {users} x {orders_each} | {page['count']} | {counter.count} |")
+                rows.append(f"| {users} x {orders_each} | {page['count']} | {counter.count} |")
+    write_results(
+        "query_count",
+        "SQL statements per GET /users/?limit=100 (SQLite)",
+        rows,
+        ["Counted from the tortoise.db_client log, in process; the count must not grow with the page."],
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ POST_JSON = Path(__file__).with_name("post_json.lua")
 INSTALL = "apt-get install -y wrk"
 THREADS = 1  # one load-generator thread: on 2 cores the other core is the service's
 CONNECTIONS = 16
+WARM_UP_SECONDS = 2
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
@@ -68,6 +69,11 @@ def parse(output: str) -> WrkResult:
         non_2xx=int(non_2xx[1]) if non_2xx else 0,
         socket_errors=sum(int(n) for n in socket.groups()) if socket else 0,
     )
+
+
+def warm_up(url: str, *, token: str, body: str | None = None) -> None:
+    """A short unrecorded run first, so the first measured row does not pay for cold caches."""
+    run(url, seconds=WARM_UP_SECONDS, token=token, body=body)
 
 
 def run(
