@@ -24,6 +24,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from apikit.fields import DatetimeField
 from apikit.problems import (
     IDEMPOTENCY_IN_FLIGHT,
     IDEMPOTENCY_KEY_REUSED,
@@ -31,6 +32,7 @@ from apikit.problems import (
     FieldError,
     Problem,
 )
+from apikit.responses import json_response
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -48,11 +50,11 @@ class IdempotencyRecordBase(Model):
     key = fields.CharField(max_length=MAX_KEY_LENGTH)
     fingerprint = fields.CharField(max_length=64)
     state = fields.CharField(max_length=16)
-    locked_until = fields.DatetimeField()
+    locked_until = DatetimeField()
     response_status = fields.IntField(null=True)
     response_body = fields.JSONField(null=True)
     response_headers = fields.JSONField(null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         abstract = True
@@ -71,7 +73,7 @@ class Outcome:
         headers = dict(self.headers)
         if replayed:
             headers[REPLAYED_HEADER] = "true"
-        return web.json_response(self.body, status=self.status, headers=headers)
+        return json_response(self.body, status=self.status, headers=headers)
 
 
 Work = Callable[[BaseDBAsyncClient], Awaitable[Outcome]]

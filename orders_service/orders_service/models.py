@@ -5,6 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
 from orders_service.ids import new_order_id, new_outbox_id, new_user_id
 from orders_service.lifecycle import NotificationStatus, OrderStatus, OutboxStatus, SequencingType
@@ -19,8 +20,8 @@ class User(Model):
     phone_number = fields.CharField(max_length=16, null=True, description="E.164")
     address = fields.JSONField(null=True)
     contacts = fields.JSONField(default=dict, description="Other contact points, e.g. push_topic.")
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
+    created_at = DatetimeField(auto_now_add=True)
+    updated_at = DatetimeField(auto_now=True)
 
     orders: fields.ReverseRelation[DNAKitOrder]
 
@@ -44,8 +45,8 @@ class DNAKitOrder(Model):
     notification_status = fields.CharEnumField(
         NotificationStatus, max_length=16, default=NotificationStatus.PENDING
     )
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
+    created_at = DatetimeField(auto_now_add=True)
+    updated_at = DatetimeField(auto_now=True)
 
     class Meta:
         table = "dna_kit_orders"
@@ -65,13 +66,13 @@ class OutboxMessage(Model):
     request_id = fields.CharField(max_length=128, null=True)
     status = fields.CharEnumField(OutboxStatus, max_length=16, default=OutboxStatus.PENDING)
     attempts = fields.IntField(default=0)
-    next_attempt_at = fields.DatetimeField()
+    next_attempt_at = DatetimeField()
     lease_owner = fields.CharField(max_length=64, null=True)
-    lease_expires_at = fields.DatetimeField(null=True)
+    lease_expires_at = DatetimeField(null=True)
     last_error = fields.CharField(max_length=300, null=True)
     gateway_id = fields.CharField(max_length=64, null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    sent_at = fields.DatetimeField(null=True)
+    created_at = DatetimeField(auto_now_add=True)
+    sent_at = DatetimeField(null=True)
 
     class Meta:
         table = "outbox_messages"
@@ -82,7 +83,7 @@ class WebhookReceipt(Model):
     """A status callback already applied: its `webhook-id` makes a replay a no-op."""
 
     id = fields.CharField(primary_key=True, max_length=128)
-    received_at = fields.DatetimeField(auto_now_add=True)
+    received_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "webhook_receipts"

@@ -8,15 +8,12 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from apikit.idempotency import Outcome
 from apikit.keys import PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
+from apikit.responses import json_response
 from apikit.validation import parse_query, read_body
 from orders_service import orders, users, webhooks
 from orders_service.keys import IDEMPOTENCY, NOTIFICATIONS, RELAY, WEBHOOK
 from orders_service.presenters import order_view, user_view
-from orders_service.schemas import ChangeOrder, PlaceOrder, UserPage
-
-
-def _json(model) -> dict:
-    return model.model_dump(mode="json")
+from orders_service.schemas import ChangeOrder, PlaceOrder
 
 
 async def place_order(request: web.Request) -> web.Response:
@@ -34,7 +31,7 @@ async def place_order(request: web.Request) -> web.Response:
         order = await orders.place_order(
             command, user=user, notifications=notifications, connection=connection
         )
-        return Outcome(201, _json(order_view(order)), {"Location": f"/orders/{order.id}"})
+        return Outcome(201, order_view(order), {"Location": f"/orders/{order.id}"})
 
     response = await request.app[IDEMPOTENCY].respond_once(
         request,
@@ -50,14 +47,14 @@ async def place_order(request: web.Request) -> web.Response:
 async def get_order(request: web.Request) -> web.Response:
     """One order, with the state of its notification."""
     order = await orders.get_order(request.match_info["order_id"])
-    return web.json_response(_json(order_view(order)))
+    return json_response(order_view(order))
 
 
 async def change_order(request: web.Request) -> web.Response:
     """Move an order along its lifecycle; a move the lifecycle forbids is a 409."""
     change = await read_body(request, ChangeOrder)
     order = await orders.change_status(request.match_info["order_id"], change.status)
-    return web.json_response(_json(order_view(order)))
+    return json_response(order_view(order))
 
 
 async def list_users(request: web.Request) -> web.Response:
@@ -65,13 +62,13 @@ async def list_users(request: web.Request) -> web.Response:
     page = parse_query(request, PageQuery)
     found, last_id = await users.list_users(limit=page.limit, after=page.after)
     next_cursor = encode_cursor(last_id) if last_id else None
-    body = UserPage(data=[user_view(user) for user in found], count=len(found), next_cursor=next_cursor)
+    body = {"data": [user_view(user) for user in found], "count": len(found), "next_cursor": next_cursor}
     headers = (
         {"Link": f'<{request.path}?limit={page.limit}&cursor={next_cursor}>; rel="next"'}
         if next_cursor
         else {}
     )
-    return web.json_response(_json(body), headers=headers)
+    return json_response(body, headers=headers)
 
 
 async def receive_notification_status(request: web.Request) -> web.Response:
@@ -81,10 +78,10 @@ async def receive_notification_status(request: web.Request) -> web.Response:
     """
     callback = webhooks.verify(request.app[WEBHOOK], await request.read(), dict(request.headers))
     applied = await webhooks.apply(request.headers["webhook-id"], callback)
-    return web.Response(status=204) if applied else web.json_response({"status": "duplicate"})
+    return web.Response(status=204) if applied else json_response({"status": "duplicate"})
 
 
 async def get_user(request: web.Request) -> web.Response:
     """One user with all their orders."""
     user = await users.get_user(request.match_info["user_id"])
-    return web.json_response(_json(user_view(user)))
+    return json_response(user_view(user))

@@ -154,3 +154,19 @@ async def test_personal_data_needs_a_token(client, ada, path):
     assert response.status == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="orders"'
     assert "ada@example.com" not in await response.text()
+
+
+async def test_presenters_produce_exactly_the_documented_shapes(client, ada):
+    """The hot path builds dicts by hand; they must match the models that document them."""
+    from orders_service.presenters import order_view, user_view
+    from orders_service.schemas import OrderView, UserView
+    from orders_service.users import get_user
+
+    await place(client)
+    user = await get_user("u_ada")
+    shown = user_view(user)
+
+    assert set(shown) == set(UserView.model_fields)
+    assert set(shown["orders"][0]) == set(OrderView.model_fields)
+    assert UserView.model_validate(shown).model_dump(mode="json") == shown
+    assert OrderView.model_validate(order_view(user.orders[0])).model_dump(mode="json") == shown["orders"][0]
