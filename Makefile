@@ -70,9 +70,9 @@ migrations: setup
 	$(RUN) tortoise -c notification_gateway.db.AUTHORING makemigrations
 
 bench: setup
-	$(RUN) python -m benchmarks.query_count
-	$(RUN) python -m benchmarks.gateway_throughput
-	$(RUN) python -m benchmarks.end_to_end_latency
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read gateway_throughput end_to_end_latency
+	$(RUN) python -m benchmarks
 
 query-count: setup
 	$(RUN) python -m benchmarks.query_count

@@ -178,7 +178,7 @@ async def main() -> None:
                 workdir.mkdir()
                 rows.append(await _run(http, databases, workdir, label, overrides))
     harness.write_results(
-        "end_to_end_latency",
+        f"end_to_end_latency_{os.environ.get('BENCH_DATABASE', 'sqlite')}",
         f"End-to-end notification latency ({ORDERS} per row at {RATE:g}/s, "
         f"{os.environ.get('BENCH_DATABASE', 'sqlite')})",
         rows,

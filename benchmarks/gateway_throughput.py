@@ -17,6 +17,7 @@ import asyncio
 import os
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -27,12 +28,12 @@ from notification_gateway.db import gateway_tortoise_config
 
 TOKEN = "bench-gateway-token-0123456789abcdef"
 CONCURRENCY = 32
-LATENCIES_MS = (0, 50)
+LATENCIES_MS = (0, 50, 200)
 COUNT = int(os.environ.get("BENCH_NOTIFICATIONS", "2000"))
 
 
-async def _direct_rate(http: aiohttp.ClientSession, sandbox_url: str, count: int) -> float:
-    """Messages/s a bare client gets from the sandbox with CONCURRENCY requests in flight."""
+async def _direct_rate(http: aiohttp.ClientSession, sandbox_url: str, count: int, concurrency: int) -> float:
+    """Messages/s a bare client gets from the sandbox with `concurrency` requests in flight."""
     queue = iter(range(count))
     headers = {"Authorization": "Bearer dev-email-token"}
 
@@ -43,7 +44,7 @@ async def _direct_rate(http: aiohttp.ClientSession, sandbox_url: str, count: int
                 assert response.status == 200
 
     started = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
     return count / (time.perf_counter() - started)
 
 
@@ -66,14 +67,21 @@ async def _messages(http: aiohttp.ClientSession, sandbox_url: str) -> list[dict]
         return (await response.json())["data"]
 
 
-async def _gateway_rate(http, workdir: Path, database_url: str, sandbox_url: str, count: int) -> float:
+async def _gateway_rate(
+    http, workdir: Path, database_url: str, sandbox_url: str, count: int, processes: int, memory
+) -> float:
     api_only = harness.gateway(workdir, database_url, sandbox_url, TOKEN, GATEWAY_WORKERS_ENABLED="false")
     with harness.running(api_only):
         await _queue(http, api_only.url, count)
-    worker = harness.gateway(
-        workdir, database_url, sandbox_url, TOKEN, GATEWAY_DELIVERY_CONCURRENCY=str(CONCURRENCY)
-    )
-    with harness.running(worker):
+    workers = [
+        harness.gateway(
+            workdir, database_url, sandbox_url, TOKEN, GATEWAY_DELIVERY_CONCURRENCY=str(CONCURRENCY)
+        )
+        for _ in range(processes)
+    ]
+    with ExitStack() as stack:
+        for number, worker in enumerate(workers, 1):
+            stack.enter_context(harness.running(worker, memory, f"gateway {number} of {processes}"))
         deadline = time.monotonic() + 600
         while len(messages := await _messages(http, sandbox_url)) < count:
             if time.monotonic() > deadline:
@@ -84,39 +92,52 @@ async def _gateway_rate(http, workdir: Path, database_url: str, sandbox_url: str
 
 
 async def main() -> None:
+    database = os.environ.get("BENCH_DATABASE", "sqlite")
+    # Several gateway processes share one queue on PostgreSQL only; SQLite has one delivering process.
+    process_counts = (1, 2) if database == "postgres" else (1,)
+    memory = harness.PeakMemory()
     rows = [
-        "| provider latency | notifications | gateway delivered/s | direct client/s (baseline) "
-        "| gateway / baseline | ceiling C/L | gateway / ceiling |",
-        "|---|---|---|---|---|---|---|",
+        "| gateway processes | provider latency | notifications | delivered/s | direct client/s (baseline) "
+        "| delivered / baseline | ceiling (processes x C / L) | delivered / ceiling |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     with harness.database_server() as databases, tempfile.TemporaryDirectory(prefix="bench-") as folder:
         workdir = Path(folder)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            for latency in LATENCIES_MS:
-                with harness.running(harness.sandbox(workdir)) as sandbox:
-                    async with http.put(
-                        f"{sandbox.url}/_sandbox/faults/email", json={"latency_ms": latency}
-                    ) as response:
-                        assert response.status == 200
-                    direct = await _direct_rate(http, sandbox.url, COUNT)
-                    async with http.delete(f"{sandbox.url}/_sandbox/messages"):
-                        pass
-                    database_url = harness.off_loop(
-                        databases.database_url, f"gateway_{latency}", gateway_tortoise_config, workdir
+            for processes in process_counts:
+                for latency in LATENCIES_MS:
+                    count = COUNT if latency < 200 else COUNT // 2
+                    with harness.running(harness.sandbox(workdir), memory, "sandbox") as sandbox:
+                        async with http.put(
+                            f"{sandbox.url}/_sandbox/faults/email", json={"latency_ms": latency}
+                        ) as response:
+                            assert response.status == 200
+                        direct = await _direct_rate(http, sandbox.url, count, CONCURRENCY * processes)
+                        async with http.delete(f"{sandbox.url}/_sandbox/messages"):
+                            pass
+                        database_url = harness.off_loop(
+                            databases.database_url,
+                            f"gateway_{processes}_{latency}",
+                            gateway_tortoise_config,
+                            workdir,
+                        )
+                        delivered = await _gateway_rate(
+                            http, workdir, database_url, sandbox.url, count, processes, memory
+                        )
+                    ceiling = processes * CONCURRENCY / (latency / 1000) if latency else None
+                    rows.append(
+                        f"| {processes} | {latency} ms | {count} | {delivered:.0f} | {direct:.0f} "
+                        f"| {delivered / direct:.2f} | {f'{ceiling:.0f}/s' if ceiling else 'n/a'} "
+                        f"| {f'{delivered / ceiling:.2f}' if ceiling else 'n/a'} |"
                     )
-                    delivered = await _gateway_rate(http, workdir, database_url, sandbox.url, COUNT)
-                ceiling = f"{CONCURRENCY / (latency / 1000):.0f}/s" if latency else "n/a"
-                versus_ceiling = f"{delivered / (CONCURRENCY / (latency / 1000)):.2f}" if latency else "n/a"
-                rows.append(
-                    f"| {latency} ms | {COUNT} | {delivered:.0f} | {direct:.0f} | {delivered / direct:.2f} "
-                    f"| {ceiling} | {versus_ceiling} |"
-                )
     harness.write_results(
-        "gateway_throughput",
-        f"Gateway delivery throughput (one process, concurrency {CONCURRENCY}, "
-        f"{os.environ.get('BENCH_DATABASE', 'sqlite')})",
-        rows,
-        ["Baseline: a bare aiohttp client posting to the same sandbox with the same concurrency."],
+        f"gateway_throughput_{database}",
+        f"Gateway delivery throughput (concurrency C = {CONCURRENCY} per process, {database})",
+        [*rows, "", *memory.table()],
+        [
+            "Baseline: a bare aiohttp client posting to the same sandbox with the same total concurrency.",
+            "Delivered/s is taken between the first and the last message the sandbox received.",
+        ],
     )
 
 
