@@ -5,6 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
 from notification_gateway.ids import new_callback_id, new_notification_id
 from notification_gateway.status import AttemptOutcome, CallbackStatus, NotificationStatus
@@ -30,17 +31,17 @@ class Notification(Model):
     status = fields.CharEnumField(NotificationStatus, max_length=16, default=NotificationStatus.QUEUED)
     attempt_count = fields.IntField(default=0, description="Attempts so far, on every channel.")
     attempts_on_channel = fields.IntField(default=0, description="Attempts on the current channel.")
-    next_attempt_at = fields.DatetimeField()
+    next_attempt_at = DatetimeField()
     lease_owner = fields.CharField(max_length=64, null=True)
-    lease_expires_at = fields.DatetimeField(null=True)
+    lease_expires_at = DatetimeField(null=True)
     callback_url = fields.CharField(max_length=2048, null=True)
     reference = fields.CharField(max_length=100, null=True, description="The own reference of the caller.")
     address_key = fields.CharField(
         max_length=40, null=True, description="Hash of channel and address, for caps."
     )
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
-    finished_at = fields.DatetimeField(null=True)
+    created_at = DatetimeField(auto_now_add=True)
+    updated_at = DatetimeField(auto_now=True)
+    finished_at = DatetimeField(null=True)
 
     attempts: fields.ReverseRelation[DeliveryAttempt]
 
@@ -67,7 +68,7 @@ class DeliveryAttempt(Model):
     provider_status = fields.IntField(null=True)
     error = fields.CharField(max_length=500, null=True)
     retry_after_seconds = fields.FloatField(null=True)
-    started_at = fields.DatetimeField()
+    started_at = DatetimeField()
     duration_ms = fields.FloatField()
 
     class Meta:
@@ -86,12 +87,12 @@ class Callback(Model):
     payload = fields.JSONField()
     status = fields.CharEnumField(CallbackStatus, max_length=16, default=CallbackStatus.PENDING)
     attempts = fields.IntField(default=0)
-    next_attempt_at = fields.DatetimeField()
+    next_attempt_at = DatetimeField()
     lease_owner = fields.CharField(max_length=64, null=True)
-    lease_expires_at = fields.DatetimeField(null=True)
+    lease_expires_at = DatetimeField(null=True)
     last_error = fields.CharField(max_length=300, null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    delivered_at = fields.DatetimeField(null=True)
+    created_at = DatetimeField(auto_now_add=True)
+    delivered_at = DatetimeField(null=True)
 
     class Meta:
         table = "callbacks"
