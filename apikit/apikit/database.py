@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connections
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations import api as migrations_api
+from tortoise.transactions import in_transaction
 
 try:  # PostgreSQL driver; absent where only SQLite is used.
     import asyncpg
@@ -18,6 +23,8 @@ except ImportError:  # pragma: no cover
     asyncpg = None
 
 PING_TIMEOUT_SECONDS = 2.0
+
+log = logging.getLogger("apikit.database")
 
 
 def tortoise_config(database_url: str, *, models: str, migrations: str) -> dict[str, Any]:
@@ -73,6 +80,35 @@ async def ping() -> None:
         await connections.get("default").execute_query("SELECT 1")
 
 
+@asynccontextmanager
+async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
+    """`in_transaction()`, with the outcome made certain when the connection dies at the end.
+
+    The block's work is committed explicitly, so we know whether COMMIT succeeded.
+    If the connection then dies while it is handed back to the pool, the work is
+    saved and the error is only logged: answering "failed" would be a lie a
+    client might act on. And whatever happens, this task stops routing queries
+    to that connection (tortoise skips that reset when the hand-back raises,
+    which would leave a long-lived worker loop on a dead connection).
+    """
+    context = in_transaction()
+    committed = False
+    try:
+        async with context as connection:
+            yield connection
+            await connection.commit()
+            committed = True
+    except Exception as exc:
+        if not committed:
+            raise
+        log.warning("connection lost after a commit; the work is saved", extra={"error": type(exc).__name__})
+    finally:
+        token = getattr(context, "token", None)
+        if token is not None:
+            with suppress(RuntimeError, ValueError):  # already reset, as it normally is
+                get_connections().reset(token)
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True when `exc` (or what caused it) means the database cannot be reached."""
     unavailable: tuple[type[BaseException], ...] = (DBConnectionError, ConnectionError)
@@ -82,6 +118,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
             asyncpg.InterfaceError,
             asyncpg.CannotConnectNowError,
             asyncpg.AdminShutdownError,
+            asyncpg.InternalClientError,  # a pooled connection caught mid-termination
         )
     seen: BaseException | None = exc
     while seen is not None:

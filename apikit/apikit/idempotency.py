@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
+from apikit.database import transaction
 from apikit.fields import DatetimeField
 from apikit.problems import (
     IDEMPOTENCY_IN_FLIGHT,
@@ -33,6 +34,8 @@ from apikit.problems import (
     Problem,
 )
 from apikit.responses import json_response
+
+log = logging.getLogger("apikit.idempotency")
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -110,16 +113,23 @@ class IdempotencyStore:
         for _ in range(3):
             now = self.clock()
             try:
-                record = await self.records.create(
-                    principal=principal,
-                    key=key,
-                    fingerprint=print_,
-                    state=IN_FLIGHT,
-                    locked_until=now + timedelta(seconds=self.lock_seconds),
-                )
+                # Its own committed transaction: concurrent duplicates must see the claim.
+                async with transaction() as connection:
+                    record = await self.records.create(
+                        using_db=connection,
+                        principal=principal,
+                        key=key,
+                        fingerprint=print_,
+                        state=IN_FLIGHT,
+                        locked_until=now + timedelta(seconds=self.lock_seconds),
+                    )
                 return record.id
             except IntegrityError:
                 existing = await self.records.get_or_none(principal=principal, key=key)
+            except Exception:
+                # The database failed mid-claim; had the claim been saved after all, free it.
+                await self._release(self.records.filter(principal=principal, key=key, fingerprint=print_))
+                raise
             if existing is None:
                 continue  # released in between: claim again
             if existing.created_at < now - self.retention:
@@ -143,13 +153,13 @@ class IdempotencyStore:
         """Run `work` in a transaction, at most once per (principal, Idempotency-Key)."""
         key = _key_of(request)
         if key is None:
-            async with in_transaction() as connection:
+            async with transaction() as connection:
                 return (await work(connection)).response()
         claim = await self._claim(principal, key, fingerprint(request.method, request.path, payload))
         if isinstance(claim, Outcome):
             return claim.response(replayed=True)
         try:
-            async with in_transaction() as connection:
+            async with transaction() as connection:
                 outcome = await work(connection)
                 await (
                     self.records.filter(id=claim)
@@ -162,6 +172,14 @@ class IdempotencyStore:
                     )
                 )
         except BaseException:
-            await self.records.filter(id=claim, state=IN_FLIGHT).delete()
+            await self._release(self.records.filter(id=claim))
             raise
         return outcome.response()
+
+    async def _release(self, claims) -> None:
+        """Free a claim whose work failed, so the client may retry; if the database is gone too,
+        the claim's lock simply runs out (`lock_seconds`) and a retry takes it over."""
+        try:
+            await claims.filter(state=IN_FLIGHT).delete()
+        except Exception as exc:
+            log.warning("could not release an idempotency key", extra={"error": type(exc).__name__})

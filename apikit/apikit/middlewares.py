@@ -67,7 +67,8 @@ async def problem_middleware(request: web.Request, handler):
             log.warning("database unavailable: %s", type(exc).__name__)
             problem = Problem.of(
                 SERVICE_UNAVAILABLE,
-                "The database is unreachable; nothing was written.",
+                "The database could not be reached, so the request was not completed. Retry it, "
+                "with the same Idempotency-Key if you sent one.",
                 headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
                 request_id=request_id,
             )

@@ -127,7 +127,8 @@ SERVICE_UNAVAILABLE = ProblemType(
     "service-unavailable",
     "The service cannot reach its database",
     503,
-    "A dependency is down; nothing was written. Retry after the indicated delay.",
+    "The database could not be reached; the request was not completed, and nothing was half-written. "
+    "Retry after the indicated delay, with the same Idempotency-Key if you sent one.",
 )
 
 RATE_LIMITED = ProblemType(

@@ -26,9 +26,8 @@ from typing import Any, Generic, TypeVar
 
 from tortoise.expressions import Q
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
-from apikit.database import is_database_unavailable
+from apikit.database import is_database_unavailable, transaction
 
 RowT = TypeVar("RowT", bound=Model)
 Clock = Callable[[], datetime]
@@ -56,7 +55,7 @@ class LeasedQueue(Generic[RowT]):
         """Lease up to `limit` due rows to `owner` (one claim id per call) and return them."""
         now = self.clock()
         claim = f"{owner}:{uuid.uuid4().hex[:8]}"
-        async with in_transaction() as connection:
+        async with transaction() as connection:
             ids = (
                 await self.model.filter(
                     self.free_lease(now), status__in=list(self.due_statuses), next_attempt_at__lte=now

@@ -16,8 +16,8 @@ import time
 from datetime import datetime
 
 import aiohttp
-from tortoise.transactions import in_transaction
 
+from apikit.database import is_database_unavailable, transaction
 from apikit.queue import Clock, LeasedQueue, QueueWorker, utc_now
 from notification_gateway.callbacks import owe_callback
 from notification_gateway.channels import (
@@ -35,6 +35,7 @@ from notification_gateway.status import AttemptOutcome, NotificationStatus
 log = logging.getLogger("notification_gateway.delivery")
 
 QUEUE_DEPTH_EVERY_SECONDS = 1.0
+RECORD_RETRY_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _message(notification: Notification) -> Message:
@@ -129,7 +130,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         duration = time.perf_counter() - started
         self.metrics.attempts.labels(notification.channel, outcome).inc()
         self.metrics.provider_seconds.labels(notification.channel).observe(duration)
-        await self._record(
+        await self._record_while_leased(
             notification,
             outcome=outcome,
             provider_status=provider_status,
@@ -138,6 +139,24 @@ class DeliveryWorker(QueueWorker[Notification]):
             started_at=started_at,
             duration=duration,
         )
+
+    async def _record_while_leased(self, notification: Notification, **attempt) -> None:
+        """Record the attempt, retrying a database failure while the lease lasts.
+
+        Giving up would let the lease run out and the message be sent again
+        although this process knows how the attempt ended.
+        """
+        for pause in RECORD_RETRY_PAUSES:
+            try:
+                await self._record(notification, **attempt)
+                return
+            except Exception as exc:
+                lease_left = (notification.lease_expires_at - self.clock()).total_seconds()
+                if not is_database_unavailable(exc) or lease_left < pause + 1:
+                    raise
+                log.warning("cannot record an attempt yet; retrying", extra={"notification": notification.id})
+                await asyncio.sleep(pause)
+        await self._record(notification, **attempt)
 
     async def _record(
         self,
@@ -161,7 +180,7 @@ class DeliveryWorker(QueueWorker[Notification]):
             rng=self.rng,
         )
         number = notification.attempt_count + 1
-        async with in_transaction() as connection:
+        async with transaction() as connection:
             kept_lease = (
                 await Notification.filter(id=notification.id, lease_owner=notification.lease_owner)
                 .using_db(connection)

@@ -1,7 +1,7 @@
 """How the orders service tells a user something: `await notification_service.notify(user, message=...)`.
 
 `notify` is durable: it writes an outbox row in the caller's transaction (inside
-`in_transaction()` the row joins it), so the notification exists exactly when
+`apikit.database.transaction()` the row joins it), so the notification exists exactly when
 what it is about exists. The relay hands it to the gateway afterwards. The
 channel is optional (the gateway's routing rules decide), and any channel the
 gateway has installed is valid, so a new channel needs no change here.

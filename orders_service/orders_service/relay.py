@@ -15,9 +15,9 @@ import random
 from datetime import timedelta
 
 import aiohttp
-from tortoise.transactions import in_transaction
 
 from apikit.backoff import Backoff
+from apikit.database import transaction
 from apikit.queue import Clock, LeasedQueue, QueueWorker, utc_now
 from apikit.request_ids import REQUEST_ID_HEADER, new_request_id
 from orders_service.lifecycle import NotificationStatus, OutboxStatus
@@ -104,7 +104,7 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
 
     async def _accepted(self, message: OutboxMessage, body: dict) -> None:
         now = self.clock()
-        async with in_transaction() as connection:
+        async with transaction() as connection:
             kept = (
                 await OutboxMessage.filter(id=message.id, lease_owner=message.lease_owner)
                 .using_db(connection)
@@ -142,7 +142,7 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
         )
 
     async def _refused(self, message: OutboxMessage, error: str) -> None:
-        async with in_transaction() as connection:
+        async with transaction() as connection:
             kept = (
                 await OutboxMessage.filter(id=message.id, lease_owner=message.lease_owner)
                 .using_db(connection)

@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
+from apikit.database import transaction
 from apikit.problems import VALIDATION_FAILED, Problem
 from orders_service.lifecycle import NotificationStatus
 from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
@@ -56,7 +56,7 @@ async def apply(webhook_id: str, callback: StatusCallback) -> bool:
     """Record the notification's final status on its order; False if this webhook-id was seen before."""
     data = callback.data
     try:
-        async with in_transaction() as connection:
+        async with transaction() as connection:
             await WebhookReceipt.create(id=webhook_id, using_db=connection)
             message = (
                 await OutboxMessage.get_or_none(id=data.reference, using_db=connection)

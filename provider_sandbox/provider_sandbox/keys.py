@@ -12,5 +12,5 @@ SETTINGS = web.AppKey("settings", SandboxSettings)
 RECORDER = web.AppKey("recorder", Recorder)
 FAULTS = web.AppKey("faults", FaultBoard)
 
-# Per request: what the provider endpoint did ("accepted", "rejected", "fault", "reset"), for the log line.
+# Per request: what the provider endpoint did ("accepted", "rejected", "fault", "reset", "abandoned"), for the log line.
 OUTCOME = web.RequestKey("outcome", str)

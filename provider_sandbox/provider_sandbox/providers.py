@@ -79,6 +79,10 @@ def provider_endpoint(channel: Channel, accept: Accept) -> Callable[[web.Request
             recorder.add_request(arrival, channel=channel, outcome="rejected", status=rejection.status)
             request[OUTCOME] = "rejected"
             return rejection.response()
+        except ConnectionResetError:  # the client gave up (say, during injected latency)
+            recorder.add_request(arrival, channel=channel, outcome="abandoned", status=None)
+            request[OUTCOME] = "abandoned"
+            return web.Response(status=204)  # never sent: the connection is gone
         recorder.add_message(
             arrival,
             id=accepted.id,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from provider_sandbox.channels import Channel
 
-Outcome = Literal["accepted", "rejected", "fault"]
+Outcome = Literal["accepted", "rejected", "fault", "abandoned"]
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ every 201 has exactly one order and one outbox row and every error none; the
 failed requests succeed when retried with their key; and every accepted
 notification reaches the provider exactly once.
 
-The load test meets five bugs by chance; each has its own xfail test below that
-shows it every time, through a PostgresProxy that kills a connection at the
-exact moment that matters. The load test lets a deviation pass only when it
-carries that bug's signature (and counts it in its report); anything else fails.
+The load test once met five bugs by chance (500s for a connection caught
+mid-termination, 503s for work that had been committed, keys left in flight,
+a relay loop stuck on a dead connection, deliveries sent twice because their
+record was lost); each now has its own test below that reproduces the moment
+through a PostgresProxy. The load test still counts each bug's signature in its
+report, and fails if one of them shows again.
 
 PostgreSQL only: `pg_terminate_backend` needs a server whose connections can be killed.
 """
@@ -283,6 +285,8 @@ async def test_killed_database_connections_fail_cleanly_and_both_services_recove
     )
     assert set(by_order) == set(placed.values())
     assert set(by_text) == {f"direct notification {n}" for n in accepted}
+    assert known_bug_500s == 0
+    assert restarted == []
     # Exactly once, but for the known bug test_a_delivery_whose_record_was_lost_is_not_sent_twice shows:
     # each duplicate needs a delivery whose record failed, and the worker logs every such failure
     # (or, should a loaded machine stall a send past its timeout, an attempt retried after it).
@@ -367,13 +371,6 @@ async def orders_via_proxy(system, orders_proxy):
     return system.orders, orders_proxy
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a pooled asyncpg connection that has received PostgreSQL's 'terminating connection' "
-    "message but not yet its close raises asyncpg InternalClientError ('cannot switch to state N; "
-    "another operation (2) is in progress'), which apikit.database.is_database_unavailable does not "
-    "recognise, so the request is a 500 instead of a 503 with Retry-After",
-)
 async def test_a_request_on_a_killed_connection_is_a_503_not_a_500(http, system, orders_via_proxy):
     orders, proxy = orders_via_proxy
     async with http.get(f"{orders.url}/users/u_ada", headers=ADMIN) as response:
@@ -389,12 +386,6 @@ async def test_a_request_on_a_killed_connection_is_a_503_not_a_500(http, system,
     assert (status, content_type.split(";")[0], retry_after is not None) == (503, PROBLEM_JSON, True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when the connection dies after COMMIT succeeded, asyncpg's pool release (its reset "
-    "query) raises out of tortoise's in_transaction(), so the order is stored and will be notified, "
-    "yet the answer is 503 'nothing was written'; a client retrying without the same key places it twice",
-)
 async def test_an_order_committed_as_its_connection_died_is_not_answered_503(http, orders_via_proxy):
     orders, proxy = orders_via_proxy
     async with http.get(f"{orders.url}/users/u_ada", headers=ADMIN) as response:
@@ -411,13 +402,6 @@ async def test_an_order_committed_as_its_connection_died_is_not_answered_503(htt
     assert (status, stored) in ((201, [answer.get("id")]), (503, []))  # the answer tells the truth
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when the connection dies right after the Idempotency-Key claim is stored (autocommit), "
-    "the error escapes IdempotencyStore._claim before the try/except that releases claims, so the key "
-    "stays in flight for lock_seconds (60 s): every retry meanwhile is 409 'Retry-After: 1', although "
-    "the README says keys are released when the request fails",
-)
 async def test_a_key_whose_request_failed_on_a_dying_connection_can_be_retried(http, orders_via_proxy):
     orders, proxy = orders_via_proxy
     async with http.get(f"{orders.url}/users/u_ada", headers=ADMIN) as response:
@@ -425,23 +409,24 @@ async def test_a_key_whose_request_failed_on_a_dying_connection_can_be_retried(h
     body = {"user_id": "u_ada", "sequencing_type": "targeted-sequencing", "shipping_info": SHIPPING}
     headers = ADMIN | {"Idempotency-Key": "placed-while-the-database-blinked"}
 
-    proxy.cut_after_statement(b'INSERT INTO "idempotency_records"')  # the key's claim
+    proxy.cut_after_statement(b'INSERT INTO "idempotency_records"')  # dies as the claim's connection is freed
     async with http.post(f"{orders.url}/orders", json=body, headers=headers) as response:
         first = response.status
-    assert (first, proxy.cuts) == (503, 1)  # the connection died; nothing was written
+    assert proxy.cuts == 1
     async with http.post(f"{orders.url}/orders", json=body, headers=headers) as response:
         retried, answer = response.status, await response.json()
+        replayed = response.headers.get("Idempotent-Replayed") == "true"
+    async with http.get(f"{orders.url}/users/u_ada", headers=ADMIN) as response:
+        stored = [order["id"] for order in (await response.json())["orders"]]
 
+    # Either the claim survived (the first answer stands, the retry replays it) or it failed
+    # cleanly (503, and the retry places the order); never a key stuck in flight.
+    assert first in (201, 503)
     assert retried == 201, answer
+    assert stored == [answer["id"]]
+    assert replayed == (first == 201)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when a connection dies while tortoise's in_transaction() hands it back to the pool, "
-    "TransactionContextPooled.__aexit__ raises before resetting its connection context variable, so "
-    "the relay's long-lived loop task keeps using the dead transaction: every claim fails with "
-    "InterfaceError ('database unavailable; OutboxRelay pauses' each second) until a restart",
-)
 async def test_the_relay_recovers_from_a_connection_that_died_after_its_claim(http, system, orders_proxy):
     await system.start(system.gateway)
     await system.start(system.orders)  # relay on: it claims (BEGIN ... COMMIT) every 50 ms when idle
@@ -453,12 +438,6 @@ async def test_the_relay_recovers_from_a_connection_that_died_after_its_claim(ht
     await wait_until(lambda: _relayed(http, system, order["id"]), "the relay to hand the order on", 10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a delivery whose outcome cannot be recorded (the connection died before the attempt's "
-    "COMMIT) is sent again once its lease runs out, though the gateway process is alive and knows the "
-    "provider accepted it: a duplicate the README rules out except for a process that died",
-)
 async def test_a_delivery_whose_record_was_lost_is_not_sent_twice(http, system, provider):
     proxy = PostgresProxy(system.gateway_db.url)
     await proxy.start()

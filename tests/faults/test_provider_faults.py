@@ -185,12 +185,6 @@ async def test_a_provider_fault_ends_as_documented(http, faulty_provider_gateway
         assert seen[-len(case.provider_saw) :] == case.provider_saw
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider_sandbox bug: a request whose client gives up during injected latency is missing "
-    "from GET /_sandbox/requests (documented: every request that reached a provider endpoint) and "
-    "is logged as an unhandled error, because the body is read only after the delay",
-)
 async def test_the_sandbox_logs_a_request_whose_client_gave_up(http, faulty_provider_gateway):
     sandbox, gateway = faulty_provider_gateway
     provider = SandboxControl(http, sandbox.url)
