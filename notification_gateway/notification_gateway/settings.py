@@ -42,7 +42,7 @@ class GatewaySettings(BaseSettings):
     retry_max_seconds: float = Field(300.0, gt=0, le=86400, alias="GATEWAY_RETRY_MAX_SECONDS")
     lease_seconds: float = Field(60.0, ge=1, le=3600, alias="GATEWAY_LEASE_SECONDS")
     poll_seconds: float = Field(0.5, gt=0, le=60, alias="GATEWAY_POLL_SECONDS")
-    recipient_limits: str = Field("", alias="GATEWAY_RECIPIENT_LIMITS")
+    recipient_limits: str = Field("sms=10/hour", alias="GATEWAY_RECIPIENT_LIMITS")
     webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
     callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
