@@ -28,7 +28,7 @@ from notification_gateway.db import gateway_tortoise_config
 
 TOKEN = "bench-gateway-token-0123456789abcdef"
 CONCURRENCY = 32
-LATENCIES_MS = (0, 50, 200)
+LATENCIES_MS = tuple(int(ms) for ms in os.environ.get("BENCH_LATENCIES_MS", "0,50,200").split(","))
 COUNT = int(os.environ.get("BENCH_NOTIFICATIONS", "2000"))
 
 

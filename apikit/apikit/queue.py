@@ -129,12 +129,12 @@ class QueueWorker(ABC, Generic[RowT]):
 
     async def run(self) -> None:
         while not self._stopping:
+            # Cleared before looking, never after: a wake-up that comes while we look is kept.
+            self._wakeup.clear()
             try:
                 await self.before_claim()
                 free = self.concurrency - len(self._in_flight)
-                # Claim in batches: one claim transaction per row would cost more than the work.
-                worth_claiming = free >= max(1, self.concurrency // 4) or not self._in_flight
-                claimed = await self.claim(free) if worth_claiming else []
+                claimed = await self.claim(free) if free > 0 else []
             except Exception as exc:
                 self._report(exc)
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
@@ -161,7 +161,6 @@ class QueueWorker(ABC, Generic[RowT]):
             self.log.error("%s error", type(self).__name__, exc_info=exc)
 
     async def _idle(self) -> None:
-        self._wakeup.clear()
         try:
             async with asyncio.timeout(self.poll_seconds):
                 await self._wakeup.wait()
