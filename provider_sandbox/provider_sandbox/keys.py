@@ -12,5 +12,6 @@ SETTINGS = web.AppKey("settings", SandboxSettings)
 RECORDER = web.AppKey("recorder", Recorder)
 FAULTS = web.AppKey("faults", FaultBoard)
 
-# Per request: what the provider endpoint did ("accepted", "rejected", "fault", "reset", "abandoned"), for the log line.
+# Per request: what the provider endpoint did, for the log line
+# ("accepted", "rejected", "fault", "reset" or "abandoned").
 OUTCOME = web.RequestKey("outcome", str)
