@@ -18,7 +18,7 @@ class Backoff:
 
     def delay(self, failures: int, rng: random.Random, retry_after: float | None = None) -> float:
         """Seconds to wait after `failures` failed tries; the other side's `Retry-After` is a floor."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(failures - 1, 0))
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** min(max(failures - 1, 0), 60))
         delay = rng.uniform(0, ceiling)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_retry_after_seconds))

@@ -112,6 +112,7 @@ class IdempotencyStore:
         """The new record's id, or the stored answer to replay; 409/422 otherwise."""
         for _ in range(3):
             now = self.clock()
+            locked_until = now + timedelta(seconds=self.lock_seconds)
             try:
                 # Its own committed transaction: concurrent duplicates must see the claim.
                 async with transaction() as connection:
@@ -121,14 +122,17 @@ class IdempotencyStore:
                         key=key,
                         fingerprint=print_,
                         state=IN_FLIGHT,
-                        locked_until=now + timedelta(seconds=self.lock_seconds),
+                        locked_until=locked_until,
                     )
                 return record.id
             except IntegrityError:
                 existing = await self.records.get_or_none(principal=principal, key=key)
             except Exception:
-                # The database failed mid-claim; had the claim been saved after all, free it.
-                await self._release(self.records.filter(principal=principal, key=key, fingerprint=print_))
+                # The database failed mid-claim; had this claim been saved after all, free it
+                # (only this one: its lock time is ours, another request's claim is not).
+                await self._release(
+                    self.records.filter(principal=principal, key=key, locked_until=locked_until)
+                )
                 raise
             if existing is None:
                 continue  # released in between: claim again
@@ -148,17 +152,32 @@ class IdempotencyStore:
         raise Problem.of(IDEMPOTENCY_IN_FLIGHT, headers={"Retry-After": "1"})
 
     async def respond_once(
-        self, request: web.Request, *, principal: str, payload: Any, work: Work
+        self,
+        request: web.Request,
+        *,
+        principal: str,
+        payload: Any,
+        work: Work,
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> web.Response:
-        """Run `work` in a transaction, at most once per (principal, Idempotency-Key)."""
+        """Run `work` in a transaction, at most once per (principal, Idempotency-Key).
+
+        `prepare` runs first, outside the transaction (checks that may call other
+        services), but only when there is no stored answer to replay: a retry of a
+        request that succeeded gets that answer, whatever has changed since.
+        """
         key = _key_of(request)
         if key is None:
+            if prepare is not None:
+                await prepare()
             async with transaction() as connection:
                 return (await work(connection)).response()
         claim = await self._claim(principal, key, fingerprint(request.method, request.path, payload))
         if isinstance(claim, Outcome):
             return claim.response(replayed=True)
         try:
+            if prepare is not None:
+                await prepare()
             async with transaction() as connection:
                 outcome = await work(connection)
                 await (

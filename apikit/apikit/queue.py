@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.models import Model
 
@@ -48,28 +49,35 @@ class LeasedQueue(Generic[RowT]):
     lease_seconds: float
     clock: Clock = utc_now
 
-    def free_lease(self, now: datetime) -> Q:
-        return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    def due(self, now: datetime) -> Q:
+        """Due, and nobody holds a live lease on it."""
+        free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+        return free & Q(status__in=list(self.due_statuses), next_attempt_at__lte=now)
+
+    def due_rows(self, now: datetime, limit: int, connection: BaseDBAsyncClient):
+        """The SELECT that claims: `FOR UPDATE SKIP LOCKED` on PostgreSQL (`only`, unlike
+        `values_list`, keeps the lock clause; a test checks the SQL)."""
+        return (
+            self.model.filter(self.due(now))
+            .order_by("next_attempt_at")
+            .limit(limit)
+            .select_for_update(skip_locked=True)
+            .using_db(connection)
+            .only("id")
+        )
 
     async def claim(self, owner: str, limit: int) -> list[RowT]:
         """Lease up to `limit` due rows to `owner` (one claim id per call) and return them."""
         now = self.clock()
         claim = f"{owner}:{uuid.uuid4().hex[:8]}"
         async with transaction() as connection:
-            ids = (
-                await self.model.filter(
-                    self.free_lease(now), status__in=list(self.due_statuses), next_attempt_at__lte=now
-                )
-                .order_by("next_attempt_at")
-                .limit(limit)
-                .select_for_update(skip_locked=True)
-                .using_db(connection)
-                .values_list("id", flat=True)
-            )
+            ids = [row.pk for row in await self.due_rows(now, limit, connection)]
             if not ids:
                 return []
+            # Still due: where SKIP LOCKED does not exist, another claimer may have taken and
+            # even finished a row since the SELECT.
             await (
-                self.model.filter(self.free_lease(now), id__in=ids)
+                self.model.filter(self.due(now), id__in=ids)
                 .using_db(connection)
                 .update(
                     status=self.leased_status,
@@ -108,7 +116,8 @@ class QueueWorker(ABC, Generic[RowT]):
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self.release_to = release_to
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        # Fits the 64-character lease_owner column with a claim id appended, whatever the host name.
+        self.name = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._in_flight: set[asyncio.Task] = set()
         self._wakeup = asyncio.Event()
         self._stopping = False

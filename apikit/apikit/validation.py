@@ -40,8 +40,9 @@ async def read_json(request: web.Request) -> object:
     raw = await request.read()  # aiohttp raises 413 past client_max_size
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        detail = f"The body is not valid JSON: {getattr(exc, 'msg', 'not UTF-8')}."
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = {UnicodeDecodeError: "not UTF-8", RecursionError: "nested too deeply"}
+        detail = f"The body is not valid JSON: {getattr(exc, 'msg', None) or reason[type(exc)]}."
         raise Problem.of(MALFORMED_REQUEST, detail) from None
 
 

@@ -50,7 +50,7 @@ async def accept(
         explicit=request.channel, attributes=request.attributes, recipient=recipient, channels=channels
     )
     key = address_key(route.channel, channels.get(route.channel).address_of(recipient))
-    await check_cap(caps, channel=route.channel, key=key, now=datetime.now(UTC))
+    await check_cap(caps, channel=route.channel, key=key, now=datetime.now(UTC), connection=connection)
     values = placeholders_for(recipient.id, recipient.name, request.attributes)
     return await Notification.create(
         using_db=connection,

@@ -4,9 +4,11 @@ SMS pumping (OWASP API6: unrestricted access to sensitive business flows)
 makes a service send masses of premium-rate texts to numbers an attacker
 profits from. A cap per recipient address, counted in the database so it
 holds across every gateway process and every caller, bounds what any caller
-can make us send to one number. The count and the insert are not one atomic
-step, so two concurrent requests may overshoot a cap by one: a bound, not an
-exact quota.
+can make us send to one number. On PostgreSQL the count runs under a
+transaction-scoped advisory lock on the address, so concurrent requests for one
+number queue up and the cap holds exactly; on SQLite the one connection
+serialises them anyway. The cap applies to the channel chosen when the
+notification is accepted (a later fallback to another channel is not counted).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from limits import parse
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.errors import DomainError
 from notification_gateway.models import Notification
@@ -51,11 +54,17 @@ def address_key(channel: str, address: str) -> str:
     return hashlib.sha256(f"{channel}\n{address}".encode()).hexdigest()[:40]
 
 
-async def check_cap(caps: Mapping[str, RecipientCap], *, channel: str, key: str, now: datetime) -> None:
+async def check_cap(
+    caps: Mapping[str, RecipientCap], *, channel: str, key: str, now: datetime, connection: BaseDBAsyncClient
+) -> None:
+    """Raise RecipientCapReached if `key` has had its cap; call in the transaction that inserts."""
     cap = caps.get(channel)
     if cap is None:
         return
-    recent = Notification.filter(address_key=key, channel=channel, created_at__gte=now - cap.window)
+    if connection.capabilities.dialect == "postgres":
+        lock = int.from_bytes(bytes.fromhex(key[:16]), "big", signed=True)
+        await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [lock])
+    recent = Notification.filter(address_key=key, created_at__gte=now - cap.window).using_db(connection)
     if await recent.count() < cap.limit:
         return
     oldest = await recent.order_by("created_at").first()

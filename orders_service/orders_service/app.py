@@ -115,7 +115,8 @@ def create_app(settings: OrdersSettings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[IDEMPOTENCY] = IdempotencyStore(IdempotencyRecord)
-    app[WEBHOOK] = Webhook(settings.webhook_signing_secret)
+    secret = settings.webhook_signing_secret
+    app[WEBHOOK] = Webhook(secret) if secret else None
     app.cleanup_ctx.append(database_ctx(orders_tortoise_config(settings.database_url)))
     app.cleanup_ctx.append(_gateway_client)
     if settings.relay_enabled:

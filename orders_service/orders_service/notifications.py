@@ -28,6 +28,7 @@ log = logging.getLogger("orders_service.notifications")
 
 CHANNELS_TTL_SECONDS = 30.0
 STALE_CHANNELS_USABLE_SECONDS = 600.0
+RETRY_FETCH_AFTER_SECONDS = 5.0
 
 
 class UnknownChannel(DomainError):
@@ -64,23 +65,29 @@ class ChannelDirectory:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._cached: dict[str, ChannelInfo] | None = None
         self._fetched_at = 0.0
+        self._failed_at = float("-inf")
         self._lock = asyncio.Lock()
 
     async def channels(self) -> dict[str, ChannelInfo]:
         async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if self._cached is not None and age < CHANNELS_TTL_SECONDS:
+            now = time.monotonic()
+            if self._cached is not None and now - self._fetched_at < CHANNELS_TTL_SECONDS:
                 return self._cached
-            try:
-                self._cached = await self._fetch()
-                self._fetched_at = time.monotonic()
-            except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
-                log.warning("cannot list the gateway's channels", extra={"error": type(exc).__name__})
-                if self._cached is None or age > STALE_CHANNELS_USABLE_SECONDS:
-                    raise ChannelsUnavailable(
-                        "The notification gateway cannot be asked which channels exist; try again shortly.",
-                        retry_after=5,
-                    ) from None
+            # After a failed fetch, answer from what we have for a while instead of making
+            # every waiting order sit through the gateway's timeout again.
+            if now - self._failed_at > RETRY_FETCH_AFTER_SECONDS:
+                try:
+                    self._cached = await self._fetch()
+                    self._fetched_at = now
+                    return self._cached
+                except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+                    self._failed_at = time.monotonic()
+                    log.warning("cannot list the gateway's channels", extra={"error": type(exc).__name__})
+            if self._cached is None or now - self._fetched_at > STALE_CHANNELS_USABLE_SECONDS:
+                raise ChannelsUnavailable(
+                    "The notification gateway cannot be asked which channels exist; try again shortly.",
+                    retry_after=int(RETRY_FETCH_AFTER_SECONDS),
+                )
             return self._cached
 
     async def _fetch(self) -> dict[str, ChannelInfo]:

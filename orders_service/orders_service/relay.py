@@ -119,11 +119,15 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
                 )
             )
             if kept and (order_id := order_id_of(message.subject)):
-                orders = DNAKitOrder.filter(id=order_id).using_db(connection)
-                await orders.update(notification_id=body["id"], notification_channel=body["channel"])
-                # A status callback may already have said more than "queued".
-                await orders.filter(notification_status=NotificationStatus.PENDING).update(
-                    notification_status=NotificationStatus.QUEUED
+                # A status callback may already have said more (and named a fallback channel).
+                await (
+                    DNAKitOrder.filter(id=order_id, notification_status=NotificationStatus.PENDING)
+                    .using_db(connection)
+                    .update(
+                        notification_id=body["id"],
+                        notification_channel=body["channel"],
+                        notification_status=NotificationStatus.QUEUED,
+                    )
                 )
         log.info("handed to the gateway", extra={"outbox": message.id, "notification": body["id"]})
 

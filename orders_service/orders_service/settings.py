@@ -79,9 +79,14 @@ class OrdersSettings(BaseSettings):
         return self.gateway_token.get_secret_value() if self.gateway_token else DEV_GATEWAY_TOKEN
 
     @property
-    def webhook_signing_secret(self) -> str:
-        """The shared secret the gateway signs status callbacks with."""
-        return self.webhook_secret.get_secret_value() if self.webhook_secret else DEV_WEBHOOK_SECRET
+    def webhook_signing_secret(self) -> str | None:
+        """The shared secret the gateway signs status callbacks with; None refuses every callback.
+
+        The development secret is public (it is in this repository), so only development uses it.
+        """
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value()
+        return DEV_WEBHOOK_SECRET if self.environment is Environment.DEVELOPMENT else None
 
     def token_registry(self) -> TokenRegistry:
         """Admins place and change orders; support staff may only read."""

@@ -12,6 +12,7 @@ from apikit.responses import json_response
 from apikit.validation import parse_query, read_body
 from orders_service import orders, users, webhooks
 from orders_service.keys import IDEMPOTENCY, NOTIFICATIONS, RELAY, WEBHOOK
+from orders_service.models import User
 from orders_service.presenters import order_view, user_view
 from orders_service.schemas import ChangeOrder, PlaceOrder
 
@@ -25,11 +26,14 @@ async def place_order(request: web.Request) -> web.Response:
     """
     command = await read_body(request, PlaceOrder)
     notifications = request.app[NOTIFICATIONS]
-    user = await orders.check_order(command, notifications=notifications)
+    checked: dict[str, User] = {}
+
+    async def check() -> None:
+        checked["user"] = await orders.check_order(command, notifications=notifications)
 
     async def work(connection: BaseDBAsyncClient) -> Outcome:
         order = await orders.place_order(
-            command, user=user, notifications=notifications, connection=connection
+            command, user=checked["user"], notifications=notifications, connection=connection
         )
         return Outcome(201, order_view(order), {"Location": f"/orders/{order.id}"})
 
@@ -38,6 +42,7 @@ async def place_order(request: web.Request) -> web.Response:
         principal=request[PRINCIPAL].name,
         payload=command.model_dump(mode="json"),
         work=work,
+        prepare=check,
     )
     if (relay := request.app.get(RELAY)) is not None:
         relay.wake()

@@ -38,8 +38,12 @@ class StatusCallback(BaseModel):
     data: CallbackData
 
 
-def verify(webhook: Webhook, body: bytes, headers: dict[str, str]) -> StatusCallback:
-    """The callback, if it is signed with our secret and recent; else 401 (422 if signed but malformed)."""
+def verify(webhook: Webhook | None, body: bytes, headers: dict[str, str]) -> StatusCallback:
+    """The callback, if it is signed with our secret and recent; else 401 (422 if signed but malformed).
+
+    Without a configured secret (`webhook` None) every callback is refused."""
+    if webhook is None:
+        raise Problem(401, detail="This service takes no status callbacks: ORDERS_WEBHOOK_SECRET is not set.")
     try:
         parsed = webhook.verify(body, headers)
     except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError):

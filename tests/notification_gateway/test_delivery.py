@@ -288,3 +288,15 @@ async def test_concurrency_bounds_the_sends_in_flight(client, make_worker, pigeo
     await worker.stop(runner, grace_seconds=1)
 
     assert peak == 2
+
+
+async def test_claims_skip_rows_other_workers_have_locked_on_postgresql(client, make_worker, database_server):
+    from tortoise import connections
+
+    worker = make_worker()
+    sql = worker.queue.due_rows(worker.queue.clock(), 5, connections.get("default")).sql()
+
+    if database_server.kind == "postgres":
+        assert sql.endswith("FOR UPDATE SKIP LOCKED")
+    else:
+        assert "FOR UPDATE" not in sql  # SQLite has no row locks: one process delivers

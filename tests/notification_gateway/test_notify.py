@@ -257,3 +257,15 @@ def test_recipient_caps_are_checked_at_start():
     for bad in ("sms", "sms=lots", "=5/hour"):
         with pytest.raises(ValueError, match=r"sms|lots|hour|not channel"):
             parse_caps(bad)
+
+
+async def test_concurrent_sms_to_one_number_cannot_overshoot_the_cap(aiohttp_client, gateway_settings):
+    import asyncio
+
+    settings = gateway_settings.model_copy(update={"recipient_limits": "sms=3/hour"})
+    client = await aiohttp_client(create_app(settings))
+
+    answers = await asyncio.gather(*(notify(client, notify_body(channel="sms")) for _ in range(12)))
+
+    assert sorted(answer.status for answer in answers) == [202] * 3 + [429] * 9
+    assert await Notification.filter(channel="sms").count() == 3

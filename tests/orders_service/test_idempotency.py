@@ -134,3 +134,19 @@ async def test_a_malformed_key_is_400(client, ada, key):
     problem = await response.json()
     assert problem["errors"] == [{"detail": "malformed", "header": "Idempotency-Key"}]
     assert await order_count() == 0
+
+
+async def test_a_retry_replays_even_when_the_checks_would_now_fail(
+    aiohttp_client, client, orders_settings, ada
+):
+    first = await place(client, order_body(notification_channel="sms"), headers={"Idempotency-Key": "k-1"})
+    unreachable = orders_settings.model_copy(update={"gateway_url": "http://127.0.0.1:9"})
+    later = await aiohttp_client(
+        create_app(unreachable)
+    )  # the gateway is gone; the channel cannot be checked
+
+    again = await place(later, order_body(notification_channel="sms"), headers={"Idempotency-Key": "k-1"})
+
+    assert (first.status, again.status) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (await again.json())["id"] == (await first.json())["id"]

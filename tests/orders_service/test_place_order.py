@@ -202,3 +202,12 @@ async def test_a_read_only_token_is_403(client, ada):
     problem = await response.json()
     assert problem["detail"] == "This needs one of the roles: admin."
     assert await order_count() == 0
+
+
+async def test_json_nested_too_deeply_is_400_not_500(client):
+    response = await client.post(
+        "/orders", data=b"[" * 5000 + b"]" * 5000, headers={**ADMIN, "Content-Type": "application/json"}
+    )
+
+    assert response.status == 400
+    assert (await response.json())["detail"] == "The body is not valid JSON: nested too deeply."

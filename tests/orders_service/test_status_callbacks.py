@@ -155,3 +155,20 @@ async def test_a_callback_for_an_unknown_reference_is_accepted_and_changes_nothi
 
     assert response.status == 204
     assert (await DNAKitOrder.get(id=order["id"])).notification_status == "pending"
+
+
+async def test_without_a_secret_no_callback_is_taken_even_signed_with_the_development_one(
+    aiohttp_client, orders_settings
+):
+    from orders_service.app import create_app
+    from orders_service.settings import DEV_WEBHOOK_SECRET
+
+    settings = orders_settings.model_copy(update={"webhook_secret": None, "callback_url": None})
+    client = await aiohttp_client(create_app(settings))
+
+    response = await _post(client, *signed(callback("delivered", "obx_1"), secret=DEV_WEBHOOK_SECRET))
+
+    assert response.status == 401
+    assert (await response.json())["detail"] == (
+        "This service takes no status callbacks: ORDERS_WEBHOOK_SECRET is not set."
+    )
