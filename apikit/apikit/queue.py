@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 import uuid
 from abc import ABC, abstractmethod
@@ -110,12 +111,26 @@ class QueueWorker(ABC, Generic[RowT]):
     log = logging.getLogger("apikit.queue")
 
     def __init__(
-        self, queue: LeasedQueue[RowT], *, concurrency: int, poll_seconds: float, release_to: Any
+        self,
+        model: type[RowT],
+        *,
+        due_statuses: Sequence[Any],
+        leased_status: Any,
+        release_to: Any,
+        lease_seconds: float,
+        concurrency: int,
+        poll_seconds: float,
+        clock: Clock = utc_now,
+        rng: random.Random | None = None,
     ) -> None:
-        self.queue = queue
+        """`model`'s rows in `due_statuses` are claimed into `leased_status`, and handed back
+        (`release_to`) if still held when the worker stops."""
+        self.queue = LeasedQueue(model, due_statuses, leased_status, lease_seconds, clock)
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self.release_to = release_to
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         # Fits the 64-character lease_owner column with a claim id appended, whatever the host name.
         self.name = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._in_flight: set[asyncio.Task] = set()

@@ -25,7 +25,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.backoff import Backoff
 from apikit.errors import DomainError
-from apikit.queue import Clock, LeasedQueue, QueueWorker, utc_now
+from apikit.queue import Clock, QueueWorker, utc_now
 from notification_gateway.models import Callback, Notification
 from notification_gateway.status import CallbackStatus, NotificationStatus
 
@@ -123,21 +123,20 @@ class CallbackSender(QueueWorker[Callback]):
         clock: Clock = utc_now,
         rng: random.Random | None = None,
     ) -> None:
-        queue = LeasedQueue(
+        super().__init__(
             Callback,
             due_statuses=[CallbackStatus.PENDING, CallbackStatus.SENDING],
             leased_status=CallbackStatus.SENDING,
+            release_to=CallbackStatus.PENDING,
             lease_seconds=lease_seconds,
+            concurrency=concurrency,
+            poll_seconds=poll_seconds,
             clock=clock,
-        )
-        super().__init__(
-            queue, concurrency=concurrency, poll_seconds=poll_seconds, release_to=CallbackStatus.PENDING
+            rng=rng,
         )
         self.session = session
         self.policy = policy
         self.backoff = backoff
-        self.clock = clock
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
 
     async def process(self, callback: Callback) -> None:
         notification = await Notification.get(id=callback.notification_id)

@@ -18,7 +18,7 @@ from datetime import datetime
 import aiohttp
 
 from apikit.database import is_database_unavailable, transaction
-from apikit.queue import Clock, LeasedQueue, QueueWorker, utc_now
+from apikit.queue import Clock, QueueWorker, utc_now
 from notification_gateway.callbacks import owe_callback
 from notification_gateway.channels import (
     Message,
@@ -67,23 +67,22 @@ class DeliveryWorker(QueueWorker[Notification]):
         clock: Clock = utc_now,
         rng: random.Random | None = None,
     ) -> None:
-        queue = LeasedQueue(
+        super().__init__(
             Notification,
             due_statuses=[NotificationStatus.QUEUED, NotificationStatus.SENDING],
             leased_status=NotificationStatus.SENDING,
+            release_to=NotificationStatus.QUEUED,
             lease_seconds=lease_seconds,
+            concurrency=concurrency,
+            poll_seconds=poll_seconds,
             clock=clock,
-        )
-        super().__init__(
-            queue, concurrency=concurrency, poll_seconds=poll_seconds, release_to=NotificationStatus.QUEUED
+            rng=rng,
         )
         self.channels = channels
         self.session = session
         self.policy = policy
         self.metrics = metrics
         self.lease_seconds = lease_seconds
-        self.clock = clock
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._depth_measured_at = 0.0
 
     async def before_claim(self) -> None:

@@ -18,7 +18,7 @@ import aiohttp
 
 from apikit.backoff import Backoff
 from apikit.database import transaction
-from apikit.queue import Clock, LeasedQueue, QueueWorker, utc_now
+from apikit.queue import Clock, QueueWorker, utc_now
 from apikit.request_ids import REQUEST_ID_HEADER, new_request_id
 from orders_service.lifecycle import NotificationStatus, OutboxStatus
 from orders_service.models import DNAKitOrder, OutboxMessage
@@ -57,23 +57,22 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
         clock: Clock = utc_now,
         rng: random.Random | None = None,
     ) -> None:
-        queue = LeasedQueue(
+        super().__init__(
             OutboxMessage,
             due_statuses=[OutboxStatus.PENDING],
             leased_status=OutboxStatus.PENDING,
+            release_to=OutboxStatus.PENDING,
             lease_seconds=lease_seconds,
+            concurrency=concurrency,
+            poll_seconds=poll_seconds,
             clock=clock,
-        )
-        super().__init__(
-            queue, concurrency=concurrency, poll_seconds=poll_seconds, release_to=OutboxStatus.PENDING
+            rng=rng,
         )
         self.session = session
         self.url = f"{gateway_url.rstrip('/')}/notify"
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.backoff = backoff
-        self.clock = clock
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
 
     async def process(self, message: OutboxMessage) -> None:
         headers = {

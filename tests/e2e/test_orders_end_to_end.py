@@ -11,97 +11,11 @@ from collections import Counter
 
 import pytest
 
-from notification_gateway.db import gateway_tortoise_config
-from orders_service.db import orders_tortoise_config
-from tests.e2e.conftest import EMAIL_PATH, SMS_PATH, wait_until
+from tests.e2e.conftest import ADMIN, SHIPPING, wait_until
 from tests.e2e.proxy import FaultyProxy
 from tests.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.slow
-
-ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
-CALLER_TOKEN = "e2e-orders-caller-token-0123456789"
-SECRET = "whsec_ZTJlLXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3ODk="
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-SHIPPING = {
-    "recipient_name": "Ada Lovelace",
-    "address_lines": ["12 Example Street"],
-    "city": "London",
-    "postcode": "N1 9GU",
-    "country": "GB",
-}
-
-
-class System:
-    """Starts and stops the three services on loopback, sharing what they must know of each other."""
-
-    def __init__(self, database_server, tmp_path, sandbox) -> None:
-        self.sandbox = sandbox
-        self.orders_port, self.gateway_port = free_port(), free_port()
-        self.gateway = ServiceProcess(
-            "notification_gateway",
-            {
-                "GATEWAY_DATABASE_URL": database_server.database_url(
-                    "gateway", gateway_tortoise_config, tmp_path
-                ),
-                "GATEWAY_PORT": str(self.gateway_port),
-                "GATEWAY_CALLERS": f"orders:{CALLER_TOKEN}",
-                "GATEWAY_WEBHOOK_SECRETS": f"orders:{SECRET}",
-                "GATEWAY_CALLBACK_ORIGINS": f"http://127.0.0.1:{self.orders_port}",
-                "GATEWAY_RATE_LIMIT": "100000/second",
-                "GATEWAY_RECIPIENT_LIMITS": "",  # load tests send many SMS to one number
-                "GATEWAY_RETRY_BASE_SECONDS": "0.05",
-                "GATEWAY_RETRY_MAX_SECONDS": "0.5",
-                "GATEWAY_POLL_SECONDS": "0.05",
-                "EMAIL_API_URL": sandbox.url + EMAIL_PATH,
-                "EMAIL_API_TOKEN": "dev-email-token",
-                "SMS_API_URL": sandbox.url + SMS_PATH,
-                "SMS_API_TOKEN": "dev-sms-token",
-                "PUSH_API_URL": sandbox.url + "/push",
-                "LOG_LEVEL": "WARNING",
-            },
-            port=self.gateway_port,
-            log_path=tmp_path / "gateway.log",
-        )
-        self.orders_env = {
-            "ORDERS_DATABASE_URL": database_server.database_url("orders", orders_tortoise_config, tmp_path),
-            "ORDERS_PORT": str(self.orders_port),
-            "ADMIN_TOKEN": ADMIN_TOKEN,
-            "ORDERS_RATE_LIMIT": "100000/second",
-            "ORDERS_GATEWAY_URL": self.gateway.url,
-            "ORDERS_GATEWAY_TOKEN": CALLER_TOKEN,
-            "ORDERS_WEBHOOK_SECRET": SECRET,
-            "ORDERS_CALLBACK_URL": f"http://127.0.0.1:{self.orders_port}/webhooks/notifications",
-            "ORDERS_RELAY_RETRY_BASE_SECONDS": "0.1",
-            "ORDERS_RELAY_RETRY_MAX_SECONDS": "1",
-            "ORDERS_RELAY_POLL_SECONDS": "0.05",
-            "LOG_LEVEL": "WARNING",
-        }
-        self.orders = ServiceProcess(
-            "orders_service", self.orders_env, self.orders_port, tmp_path / "orders.log"
-        )
-
-    def start(self) -> None:
-        self.orders.run("seed")
-        self.gateway.start()
-        self.orders.start()
-
-    def stop(self) -> None:
-        self.orders.stop()
-        self.gateway.stop()
-
-
-@pytest.fixture
-def unstarted_system(database_server, tmp_path, sandbox) -> System:
-    """Databases are prepared here, outside the event loop the async tests run in."""
-    return System(database_server, tmp_path, sandbox)
-
-
-@pytest.fixture
-def system(unstarted_system):
-    unstarted_system.start()
-    yield unstarted_system
-    unstarted_system.stop()
 
 
 async def place(http, system, user_id: str, kit: str, **extra) -> dict:

@@ -11,8 +11,16 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import EMAIL_PATH, wait_until
-from tests.e2e.test_orders_end_to_end import ADMIN, ADMIN_TOKEN, CALLER_TOKEN, SECRET, SHIPPING, System
+from tests.e2e.conftest import (
+    ADMIN,
+    ADMIN_TOKEN,
+    CALLER_TOKEN,
+    EMAIL_PATH,
+    SECRET,
+    SHIPPING,
+    System,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
