@@ -13,7 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Variables the services read; cleared so a developer's shell cannot leak into a test.
-_SERVICE_VARIABLES = ("APP_ENV", "ADMIN_TOKEN", "SUPPORT_TOKEN", "LOG_LEVEL")
+_SERVICE_VARIABLES = (
+    "APP_ENV",
+    "ADMIN_TOKEN",
+    "SUPPORT_TOKEN",
+    "LOG_LEVEL",
+    "DEFAULT_PHONE_REGION",
+    "ORDERS_",
+    "GATEWAY_",
+    "EMAIL_",
+    "SMS_",
+    "PUSH_",
+    "SANDBOX_",
+    "PROVIDER_SANDBOX_",
+)
 
 
 def free_port() -> int:
