@@ -7,11 +7,15 @@ never by timing thresholds.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+from pathlib import Path
 
 import pytest
 
 from provider_sandbox.outcomes import outcome_for
+from provider_sandbox.signing import signature
 from tests.processes import free_port
 from tests.provider_sandbox.conftest import (
     EMAIL_SECRET,
@@ -435,3 +439,35 @@ async def test_a_settings_body_that_is_not_an_object_is_400(make_sandbox, raw):
     async with sandbox.put("/_sandbox/receipts/settings", data=raw) as response:
         assert response.status == 400
         assert "JSON object" in (await response.json())["error"]
+
+
+README = Path(__file__).parents[2] / "provider_sandbox" / "README.md"
+
+
+def test_the_readme_s_example_signature_is_what_the_recipe_gives():
+    readme = README.read_text()
+    mac = hmac.new(b"dev-sms-receipt-secret", b"1700000000.[]", hashlib.sha256).hexdigest()
+
+    assert signature("dev-sms-receipt-secret", 1700000000, b"[]") == f"sha256={mac}"
+    assert f"`sha256={mac}`" in readme
+
+
+async def test_the_readme_s_verify_function_accepts_a_real_receipt_and_refuses_a_forged_one(
+    make_sandbox, receiver
+):
+    section = README.read_text().split("### Verifying the signature", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    readme_verify = namespace["verify"]
+    sandbox = await make_sandbox()
+
+    await send(sandbox, "push", "ada-orders")
+    arrived = await receiver.next()
+
+    assert readme_verify(PUSH_SECRET, arrived.headers, arrived.body)
+    assert not readme_verify(EMAIL_SECRET, arrived.headers, arrived.body)
+    assert not readme_verify(PUSH_SECRET, arrived.headers, arrived.body + b" ")
+    assert not readme_verify(
+        PUSH_SECRET, arrived.headers | {"X-Sandbox-Timestamp": "1700000000"}, arrived.body
+    )
