@@ -199,9 +199,17 @@ class WebhookSender:
         for (kind, channel), webhooks in groups.items():
             for start in range(0, len(webhooks), size):
                 batch = webhooks[start : start + size]
-                task = asyncio.create_task(self._deliver(batch), name=f"{kind}:{channel}")
+                task = asyncio.create_task(self._deliver_guarded(batch), name=f"{kind}:{channel}")
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
+
+    async def _deliver_guarded(self, batch: list[Webhook]) -> None:
+        """`_deliver`, with any unexpected failure logged and the batch marked given up, never raised."""
+        try:
+            await self._deliver(batch)
+        except Exception:
+            log.exception("%s delivery failed unexpectedly; given up", batch[0].kind)
+            _update(batch, state="given_up", last_error="unexpected error in the sandbox; see its log")
 
     async def _deliver(self, batch: list[Webhook]) -> None:
         """POST one batch until the receiver takes it or the attempts run out."""

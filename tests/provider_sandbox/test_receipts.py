@@ -339,6 +339,23 @@ async def test_a_receiver_that_hangs_does_not_hold_up_the_send_answers(make_sand
     assert [message["id"] for message in await messages(sandbox)] == [first, *later]
 
 
+async def test_a_bug_while_sending_gives_the_batch_up_and_leaves_the_sandbox_working(
+    make_sandbox, receiver, monkeypatch
+):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("signing broke")
+
+    monkeypatch.setattr("provider_sandbox.webhooks.signed_headers", broken)
+    sandbox = await make_sandbox()
+
+    await send(sandbox, "sms", "+447451277972")
+
+    [entry] = await settled(sandbox, 1, "given_up")
+    assert entry["last_error"] == "unexpected error in the sandbox; see its log"
+    assert receiver.received == []
+    assert await send(sandbox, "sms", "+447451277972")
+
+
 # --- switched off, and cleared ---
 
 
