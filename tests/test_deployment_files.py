@@ -10,6 +10,7 @@ import yaml
 
 from notification_gateway.settings import GatewaySettings
 from orders_service.settings import OrdersSettings
+from provider_sandbox.settings import VARIABLES as SANDBOX_SETTINGS
 
 ROOT = Path(__file__).parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -18,13 +19,7 @@ SERVICES = COMPOSE["services"]
 PLUGIN_VARIABLES = {
     f"{p}_{s}" for p in ("EMAIL", "SMS", "PUSH") for s in ("API_URL", "API_TOKEN", "TIMEOUT_SECONDS")
 }
-SANDBOX_VARIABLES = {
-    "PROVIDER_SANDBOX_HOST",
-    "PROVIDER_SANDBOX_PORT",
-    "SANDBOX_EMAIL_TOKEN",
-    "SANDBOX_SMS_TOKEN",
-    "SANDBOX_PUSH_TOKEN",
-}
+SANDBOX_VARIABLES = set(SANDBOX_SETTINGS)
 
 
 def _aliases(settings: type) -> set[str]:

@@ -2,7 +2,8 @@
 
 Every request first meets the channel's faults (see `faults`), then the
 provider's own checks. Each one lands in the request log with its outcome;
-only accepted ones land in the message log.
+only accepted ones land in the message log, and get a delivery receipt later
+(see `webhooks`) under the id their answer carried.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from aiohttp import web
 from provider_sandbox.channels import EMAIL, PUSH, SMS, Channel
 from provider_sandbox.errors import JsonError
 from provider_sandbox.faults import ResetFault, StatusFault
-from provider_sandbox.keys import FAULTS, OUTCOME, RECORDER, SETTINGS
+from provider_sandbox.keys import FAULTS, OUTCOME, RECORDER, SETTINGS, WEBHOOKS
 
 EMAIL_PATH = "/dev/home-test/email-delivery-service"
 SMS_PATH = "/dev/home-test/sms-delivery-service"
 PUSH_PATH = "/push/{topic}"
 
 _EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
-_PHONE_NUMBER = re.compile(r"\+?[0-9]{7,15}")
+PHONE_NUMBER = re.compile(r"\+?[0-9]{7,15}")
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NTFY_ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -53,7 +54,7 @@ Accept = Callable[[web.Request], Awaitable[Accepted]]
 
 
 def provider_endpoint(channel: Channel, accept: Accept) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Wrap a channel's `accept` with faults, bearer auth and both logs."""
+    """Wrap a channel's `accept` with faults, bearer auth, both logs and the receipt."""
 
     async def endpoint(request: web.Request) -> web.Response:
         app = request.config_dict
@@ -92,6 +93,7 @@ def provider_endpoint(channel: Channel, accept: Accept) -> Callable[[web.Request
             title=accepted.title,
         )
         recorder.add_request(arrival, channel=channel, outcome="accepted", status=200)
+        app[WEBHOOKS].receipt(channel, accepted.id, accepted.recipient)  # scheduled, never awaited
         request[OUTCOME] = "accepted"
         return web.json_response(accepted.answer)
 
@@ -216,7 +218,7 @@ def _is_utf8(text: str) -> bool:
 ROUTES = [
     web.post(EMAIL_PATH, provider_endpoint(EMAIL, _json_delivery(_EMAIL_ADDRESS, "an e-mail address"))),
     web.post(
-        SMS_PATH, provider_endpoint(SMS, _json_delivery(_PHONE_NUMBER, "a phone number: + and 7-15 digits"))
+        SMS_PATH, provider_endpoint(SMS, _json_delivery(PHONE_NUMBER, "a phone number: + and 7-15 digits"))
     ),
     web.post(PUSH_PATH, provider_endpoint(PUSH, _publish)),
 ]

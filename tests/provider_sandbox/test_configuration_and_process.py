@@ -8,16 +8,11 @@ import urllib.request
 import pytest
 
 from provider_sandbox.cli import main
-from provider_sandbox.settings import ConfigurationError, SandboxSettings
+from provider_sandbox.settings import VARIABLES, ConfigurationError, SandboxSettings
 from tests.processes import ServiceProcess, free_port
+from tests.provider_sandbox.receivers import verify
 
-_VARIABLES = (
-    "PROVIDER_SANDBOX_HOST",
-    "PROVIDER_SANDBOX_PORT",
-    "SANDBOX_EMAIL_TOKEN",
-    "SANDBOX_SMS_TOKEN",
-    "SANDBOX_PUSH_TOKEN",
-)
+_VARIABLES = VARIABLES
 
 
 def test_the_defaults_serve_loopback_with_the_documented_tokens():
@@ -27,6 +22,21 @@ def test_the_defaults_serve_loopback_with_the_documented_tokens():
     assert settings.token_for("email") == "dev-email-token"
     assert settings.token_for("sms") == "dev-sms-token"
     assert settings.token_for("push") is None
+
+
+def test_by_default_no_webhook_is_sent_and_the_secrets_are_the_documented_ones():
+    settings = SandboxSettings.from_environ({})
+
+    assert [settings.receipt_url(c) for c in ("email", "sms", "push")] == [None, None, None]
+    assert settings.inbound_url_for("sms") is None
+    assert [settings.receipt_secret(c) for c in ("email", "sms", "push")] == [
+        "dev-email-receipt-secret",
+        "dev-sms-receipt-secret",
+        "dev-push-receipt-secret",
+    ]
+    assert (settings.receipt_delay_ms, settings.receipt_batch_size) == (1000, 100)
+    assert (settings.receipt_attempts, settings.receipt_retry_base_ms) == (5, 500)
+    assert settings.receipt_timeout_seconds == 5.0
 
 
 def test_empty_values_take_the_defaults():
@@ -50,6 +60,38 @@ def test_every_variable_is_read():
     assert [settings.token_for(c) for c in ("email", "sms", "push")] == ["e-token", "s-token", "p-token"]
 
 
+def test_every_webhook_variable_is_read():
+    settings = SandboxSettings.from_environ(
+        {
+            "SANDBOX_RECEIPTS_URL": "http://127.0.0.1:8081/receipts/",
+            "SANDBOX_RECEIPT_CHANNELS": " sms , email ",
+            "SANDBOX_INBOUND_URL": "https://gateway.internal/inbound",
+            "SANDBOX_EMAIL_RECEIPT_SECRET": "e-secret",
+            "SANDBOX_SMS_RECEIPT_SECRET": "s-secret",
+            "SANDBOX_PUSH_RECEIPT_SECRET": "p-secret",
+            "SANDBOX_RECEIPT_DELAY_MS": "0",
+            "SANDBOX_RECEIPT_BATCH_SIZE": "1",
+            "SANDBOX_RECEIPT_ATTEMPTS": "2",
+            "SANDBOX_RECEIPT_RETRY_BASE_MS": "50",
+            "SANDBOX_RECEIPT_TIMEOUT_SECONDS": "2.5",
+        }
+    )
+
+    assert [settings.receipt_url(c) for c in ("email", "sms", "push")] == [
+        "http://127.0.0.1:8081/receipts/email",
+        "http://127.0.0.1:8081/receipts/sms",
+        None,
+    ]
+    assert settings.inbound_url_for("sms") == "https://gateway.internal/inbound/sms"
+    assert [settings.receipt_secret(c) for c in ("email", "sms", "push")] == [
+        "e-secret",
+        "s-secret",
+        "p-secret",
+    ]
+    assert (settings.receipt_delay_ms, settings.receipt_batch_size, settings.receipt_attempts) == (0, 1, 2)
+    assert (settings.receipt_retry_base_ms, settings.receipt_timeout_seconds) == (50, 2.5)
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -60,6 +102,24 @@ def test_every_variable_is_read():
         ("SANDBOX_EMAIL_TOKEN", "has a space"),
         ("SANDBOX_SMS_TOKEN", "caf\u00e9"),
         ("SANDBOX_PUSH_TOKEN", "x" * 513),
+        ("SANDBOX_RECEIPTS_URL", "127.0.0.1:8081/receipts"),
+        ("SANDBOX_RECEIPTS_URL", "ftp://127.0.0.1/receipts"),
+        ("SANDBOX_RECEIPTS_URL", "http://127.0.0.1:8081/receipts?x=1"),
+        ("SANDBOX_RECEIPTS_URL", "http:///receipts"),
+        ("SANDBOX_INBOUND_URL", "http://127.0.0.1:8081/inbound#top"),
+        ("SANDBOX_RECEIPT_CHANNELS", "email,fax"),
+        ("SANDBOX_RECEIPT_CHANNELS", "email,,sms"),
+        ("SANDBOX_EMAIL_RECEIPT_SECRET", "has a space"),
+        ("SANDBOX_SMS_RECEIPT_SECRET", "caf\u00e9"),
+        ("SANDBOX_PUSH_RECEIPT_SECRET", "x" * 513),
+        ("SANDBOX_RECEIPT_DELAY_MS", "-1"),
+        ("SANDBOX_RECEIPT_DELAY_MS", "600001"),
+        ("SANDBOX_RECEIPT_DELAY_MS", "1.5"),
+        ("SANDBOX_RECEIPT_BATCH_SIZE", "0"),
+        ("SANDBOX_RECEIPT_ATTEMPTS", "21"),
+        ("SANDBOX_RECEIPT_RETRY_BASE_MS", "soon"),
+        ("SANDBOX_RECEIPT_TIMEOUT_SECONDS", "0"),
+        ("SANDBOX_RECEIPT_TIMEOUT_SECONDS", "nan"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(variable, value):
@@ -82,8 +142,29 @@ def test_a_bad_value_exits_2_with_one_line_that_does_not_echo_a_token(monkeypatc
     assert "secret" not in err
 
 
-def test_tokens_are_not_shown_in_the_settings_repr():
-    settings = SandboxSettings(email_token="e-secret", sms_token="s-secret", push_token="p-secret")
+def test_a_bad_secret_is_refused_without_echoing_it(monkeypatch, capsys):
+    for name in _VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SANDBOX_SMS_RECEIPT_SECRET", "secret with spaces")
+
+    with pytest.raises(SystemExit):
+        main(["serve"])
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "SANDBOX_SMS_RECEIPT_SECRET" in err
+    assert "secret with" not in err
+
+
+def test_tokens_and_secrets_are_not_shown_in_the_settings_repr():
+    settings = SandboxSettings(
+        email_token="e-secret",
+        sms_token="s-secret",
+        push_token="p-secret",
+        email_receipt_secret="e-secret",
+        sms_receipt_secret="s-secret",
+        push_receipt_secret="p-secret",
+    )
 
     assert "secret" not in repr(settings)
 
@@ -128,4 +209,46 @@ def test_serve_records_logs_without_personal_data_and_stops_on_sigterm(tmp_path)
     assert "POST /dev/home-test/sms-delivery-service 200 accepted" in log
     assert "POST /push/{topic} 200 accepted" in log
     for private in ("Ada", "447451277972", "ada-orders", "process-sms-token", "process-push-token"):
+        assert private not in log
+
+
+@pytest.mark.slow
+async def test_serve_sends_signed_receipts_and_inbound_messages_as_configured(tmp_path, receiver):
+    port = free_port()
+    environment = {
+        "PROVIDER_SANDBOX_PORT": str(port),
+        "SANDBOX_SMS_TOKEN": "process-sms-token",
+        "SANDBOX_RECEIPTS_URL": f"{receiver.base_url}/receipts",
+        "SANDBOX_INBOUND_URL": f"{receiver.base_url}/inbound",
+        "SANDBOX_SMS_RECEIPT_SECRET": "process-sms-receipt-secret",
+        "SANDBOX_RECEIPT_DELAY_MS": "0",
+    }
+    sandbox = ServiceProcess("provider_sandbox", environment, port, tmp_path / "sandbox.log")
+    sandbox.start()
+    try:
+        answer = _call(
+            f"{sandbox.url}/dev/home-test/sms-delivery-service",
+            data=json.dumps({"recipient": "+447700900001", "message": "Kit placed for Ada"}).encode(),
+            headers={"Authorization": "Bearer process-sms-token", "Content-Type": "application/json"},
+        )
+        receipt = await receiver.next()
+        _call(
+            f"{sandbox.url}/_sandbox/inbound",
+            data=json.dumps({"channel": "sms", "from": "+447700900001", "text": "STOP"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        inbound = await receiver.next()
+    finally:
+        exit_code = sandbox.stop()
+
+    assert exit_code == 0
+    assert receipt.path == "/receipts/sms"
+    assert [(e["message_id"], e["status"]) for e in receipt.events] == [(answer["id"], "undelivered")]
+    assert verify("process-sms-receipt-secret", receipt)
+    assert inbound.path == "/inbound/sms"
+    assert [(e["from"], e["text"]) for e in inbound.events] == [("+447700900001", "STOP")]
+    assert verify("process-sms-receipt-secret", inbound)
+    log = sandbox.log_path.read_text()
+    assert "receipt delivery" in log
+    for private in ("447700900001", "STOP", "process-sms-receipt-secret"):
         assert private not in log
