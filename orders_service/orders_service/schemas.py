@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from apikit.ids import ID_PATTERN
 from apikit.text import plain_text
-from orders_service.lifecycle import NotificationStatus, OrderStatus, SequencingType
+from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, SequencingType
 
 CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 Line = plain_text(200)
@@ -70,10 +70,10 @@ class ChangeOrder(_Input):
 
 
 class NotificationView(BaseModel):
+    id: str | None = Field(description="The notification's id at the gateway; null until it has one.")
     requested_channel: str | None = Field(description="Channel the admin asked for, if any.")
     channel: str | None = Field(description="Channel the gateway chose; null until it has.")
-    status: NotificationStatus
-    gateway_id: str | None = Field(description="Notification id at the gateway.")
+    status: OrderNotificationStatus
 
 
 class OrderView(BaseModel):
