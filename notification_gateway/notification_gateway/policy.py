@@ -18,10 +18,6 @@ class RetryPolicy(Backoff):
 
     max_attempts: int = 5
 
-    def wait(self, attempts_on_channel: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds before the next try, after `attempts_on_channel` tries have failed."""
-        return self.delay(attempts_on_channel, rng, retry_after)
-
 
 @dataclass(frozen=True)
 class Next:
@@ -53,7 +49,7 @@ def next_state(
     if outcome is AttemptOutcome.DELIVERED:
         return Next(NotificationStatus.DELIVERED, {"attempts_on_channel": tried, "finished_at": now})
     if outcome is AttemptOutcome.RETRYABLE and tried < policy.max_attempts:
-        wait = policy.wait(tried, retry_after, rng)
+        wait = policy.delay(tried, rng, retry_after)
         return Next(NotificationStatus.QUEUED, {"attempts_on_channel": tried}, wait_seconds=wait)
     if fallback_channels:
         return Next(

@@ -6,6 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from apikit.database import transaction
+from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.keys import PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
 from apikit.validation import parse_query, read_body
@@ -69,8 +70,8 @@ class NotificationQuery(PageQuery):
     status: list[NotificationStatus] = Field(
         default_factory=list, description="queued, sending, delivered, failed"
     )
-    channel: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,31}$")
-    recipient_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    channel: str | None = Field(None, pattern=CHANNEL_NAME_PATTERN)
+    recipient_id: str | None = Field(None, pattern=ID_PATTERN)
 
 
 async def list_notifications(request: web.Request) -> web.Response:

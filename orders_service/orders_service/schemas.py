@@ -8,11 +8,10 @@ from typing import Annotated, Any
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from apikit.ids import ID_PATTERN
+from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.text import plain_text
 from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, SequencingType
 
-CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 Line = plain_text(200)
 Place = plain_text(100)
 
@@ -60,7 +59,7 @@ class PlaceOrder(_Input):
     user_id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] = Field(examples=["u_ada"])
     sequencing_type: SequencingType
     shipping_info: ShippingInfo
-    notification_channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME)] | None = None
+    notification_channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)] | None = None
 
 
 class ChangeOrder(_Input):

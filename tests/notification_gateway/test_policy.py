@@ -64,20 +64,20 @@ def test_retryable_waits_up_to_an_exponential_ceiling(tried, ceiling):
 
 
 def test_the_ceiling_is_capped():
-    assert POLICY.wait(20, None, FixedRandom()) == 10
+    assert POLICY.delay(20, FixedRandom(), None) == 10
 
 
 @given(st.integers(min_value=1, max_value=60), st.integers(min_value=0, max_value=2**32))
 def test_full_jitter_stays_within_zero_and_the_ceiling(attempt, seed):
-    delay = POLICY.wait(attempt, None, random.Random(seed))
+    delay = POLICY.delay(attempt, random.Random(seed), None)
 
     assert 0 <= delay <= min(POLICY.max_seconds, POLICY.base_seconds * 2 ** (attempt - 1))
 
 
 def test_retry_after_is_a_floor():
-    assert POLICY.wait(1, 30, FixedRandom()) == 30
-    assert POLICY.wait(3, 1, FixedRandom()) == 8
-    assert RetryPolicy(max_retry_after_seconds=60).wait(1, 10_000, FixedRandom()) == 60
+    assert POLICY.delay(1, FixedRandom(), 30) == 30
+    assert POLICY.delay(3, FixedRandom(), 1) == 8
+    assert RetryPolicy(max_retry_after_seconds=60).delay(1, FixedRandom(), 10_000) == 60
 
 
 def test_retryable_after_the_last_attempt_falls_back():
