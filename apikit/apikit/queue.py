@@ -3,15 +3,15 @@
 A queue table is a `LeasedRow` model with its own `status`, of which two
 matter here: `waiting` (for its `next_attempt_at`) and `leased` (being worked
 on). A row is due when it is waiting or leased, its `next_attempt_at` has come,
-and nobody holds a live lease on it. Claiming sets `lease_owner` and `lease_expires_at`; on
-PostgreSQL it uses `SELECT ... FOR UPDATE SKIP LOCKED`, so concurrent claimers
-never wait for or take each other's rows. The claim is also conditional on the
-lease still being free, which keeps it exclusive where SKIP LOCKED does not
-exist (SQLite serialises writers instead). A worker that dies just lets its
-leases run out. Every write after a claim goes through `LeasedQueue.finish` or
-`LeasedQueue.retry_later`, which change the row only while the lease is still
-the writer's and release it in the same statement, so a worker that lost its
-lease changes nothing.
+and nobody holds a live lease on it. Claiming sets `lease_owner` and
+`lease_expires_at`; on PostgreSQL it uses `SELECT ... FOR UPDATE SKIP LOCKED`,
+so concurrent claimers never wait for or take each other's rows. The claim is
+also conditional on the lease still being free, which keeps it exclusive where
+SKIP LOCKED does not exist (SQLite serialises writers instead). A worker that
+dies just lets its leases run out. Every write after a claim goes through
+`LeasedQueue.finish` or `LeasedQueue.retry_later`, which change the row only
+while the lease is still the writer's and release it in the same statement, so
+a worker that lost its lease changes nothing.
 """
 
 from __future__ import annotations
