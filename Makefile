@@ -20,11 +20,12 @@ export SMS_API_URL ?= $(SANDBOX)/dev/home-test/sms-delivery-service
 export SMS_API_TOKEN ?= dev-sms-token
 export PUSH_API_URL ?= $(SANDBOX)/push
 
-.PHONY: help setup run test test-postgres lint format migrations query-count bench clean
+.PHONY: help setup run test check test-postgres lint format migrations query-count bench clean
 
 help:
 	@echo "make run            start the system on 127.0.0.1 (orders API on :8080)"
 	@echo "make test           lint and run every test (SQLite; TEST_DATABASE=postgres for PostgreSQL)"
+	@echo "make check          lint and run every test but the slow ones (end-to-end, faults, plugin install)"
 	@echo "make test-postgres  the same suite on PostgreSQL at 127.0.0.1:5432"
 	@echo "make migrations     write a migration for model changes"
 	@echo "make bench          run the benchmarks; tables go to benchmarks/results/"
@@ -57,6 +58,9 @@ lint: setup
 
 test: lint
 	$(RUN) pytest
+
+check: lint
+	$(RUN) pytest -m "not slow"
 
 test-postgres: setup
 	TEST_DATABASE=postgres $(RUN) pytest

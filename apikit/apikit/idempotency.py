@@ -13,7 +13,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,7 +80,33 @@ class Outcome:
         return json_response(self.body, status=self.status, headers=headers)
 
 
-Work = Callable[[BaseDBAsyncClient], Awaitable[Outcome]]
+@dataclass
+class Claim:
+    """A request's hold on its key: the answer to replay, or the way to record the new one."""
+
+    store: IdempotencyStore
+    record_id: int | None = None
+    replay: web.Response | None = None
+    answered: bool = False
+
+    async def answer(
+        self, connection: BaseDBAsyncClient, status: int, body: Any, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        """The response, stored for replays in the transaction of the work it reports."""
+        outcome = Outcome(status, body, headers or {})
+        if self.record_id is not None:
+            await (
+                self.store.records.filter(id=self.record_id)
+                .using_db(connection)
+                .update(
+                    state=DONE,
+                    response_status=outcome.status,
+                    response_body=outcome.body,
+                    response_headers=dict(outcome.headers),
+                )
+            )
+            self.answered = True
+        return outcome.response()
 
 
 def fingerprint(method: str, path: str, payload: Any) -> str:
@@ -151,49 +178,30 @@ class IdempotencyStore:
             raise Problem.of(IDEMPOTENCY_IN_FLIGHT, headers={"Retry-After": "1"})
         raise Problem.of(IDEMPOTENCY_IN_FLIGHT, headers={"Retry-After": "1"})
 
-    async def respond_once(
-        self,
-        request: web.Request,
-        *,
-        principal: str,
-        payload: Any,
-        work: Work,
-        prepare: Callable[[], Awaitable[None]] | None = None,
-    ) -> web.Response:
-        """Run `work` in a transaction, at most once per (principal, Idempotency-Key).
+    @asynccontextmanager
+    async def claim(self, request: web.Request, *, principal: str, payload: Any) -> AsyncIterator[Claim]:
+        """Hold the request's `Idempotency-Key` (if it sent one) for the block.
 
-        `prepare` runs first, outside the transaction (checks that may call other
-        services), but only when there is no stored answer to replay: a retry of a
-        request that succeeded gets that answer, whatever has changed since.
+        The claim's `replay` is the stored answer when this key and body were answered before: return
+        it, whatever has changed since. Otherwise do the work and `answer` in its transaction. If the
+        block raises (or ends unanswered), the key is released so that the client may retry.
         """
         key = _key_of(request)
         if key is None:
-            if prepare is not None:
-                await prepare()
-            async with transaction() as connection:
-                return (await work(connection)).response()
-        claim = await self._claim(principal, key, fingerprint(request.method, request.path, payload))
-        if isinstance(claim, Outcome):
-            return claim.response(replayed=True)
+            yield Claim(self)
+            return
+        claimed = await self._claim(principal, key, fingerprint(request.method, request.path, payload))
+        if isinstance(claimed, Outcome):
+            yield Claim(self, replay=claimed.response(replayed=True))
+            return
+        claim = Claim(self, record_id=claimed)
         try:
-            if prepare is not None:
-                await prepare()
-            async with transaction() as connection:
-                outcome = await work(connection)
-                await (
-                    self.records.filter(id=claim)
-                    .using_db(connection)
-                    .update(
-                        state=DONE,
-                        response_status=outcome.status,
-                        response_body=outcome.body,
-                        response_headers=dict(outcome.headers),
-                    )
-                )
+            yield claim
         except BaseException:
-            await self._release(self.records.filter(id=claim))
+            await self._release(self.records.filter(id=claimed))
             raise
-        return outcome.response()
+        if not claim.answered:
+            await self._release(self.records.filter(id=claimed))
 
     async def _release(self, claims) -> None:
         """Free a claim whose work failed, so the client may retry; if the database is gone too,

@@ -1,4 +1,5 @@
-"""Opaque, time-ordered identifiers with a type prefix, and a check of their form."""
+"""Opaque, time-ordered identifiers with a type prefix, a check of their form, and the form of a
+channel name, which both services and every plugin agree on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from ulid import ULID
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+CHANNEL_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 
 
 def new_id(prefix: str) -> str:

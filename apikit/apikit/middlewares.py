@@ -41,8 +41,23 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> Proble
     return Problem(exc.status, detail=details.get(exc.status, exc.reason), headers=headers)
 
 
+def _internal_error(exc: BaseException, request: web.Request) -> Problem:
+    """A 500 that says only the request id; the log has the traceback under the same id."""
+    request_id = request_id_of(request)
+    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return Problem(
+        500,
+        detail=f"Something went wrong on our side. Quote request id {request_id}.",
+        extra={"request_id": request_id},
+    )
+
+
 def _from_domain_error(error: DomainError, request: web.Request) -> Problem:
-    kind = request.config_dict[DOMAIN_ERRORS][type(error)]
+    """The problem type of the error's most specific mapped class; none mapped is our bug, a 500."""
+    mapped = request.config_dict[DOMAIN_ERRORS]
+    kind = next((mapped[cls] for cls in type(error).__mro__ if cls in mapped), None)
+    if kind is None:
+        return _internal_error(error, request)
     errors = [FieldError(error.detail, pointer=error.pointer)] if error.pointer else []
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
     return Problem.of(kind, error.detail, errors=errors, headers=headers)
@@ -62,23 +77,16 @@ async def problem_middleware(request: web.Request, handler):
             raise
         return problem_response(_from_http_exception(exc, request), instance=request.path)
     except Exception as exc:
-        request_id = request_id_of(request)
-        if is_database_unavailable(exc):
-            log.warning("database unavailable: %s", type(exc).__name__)
-            problem = Problem.of(
-                SERVICE_UNAVAILABLE,
-                "The database could not be reached, so the request was not completed. Retry it, "
-                "with the same Idempotency-Key if you sent one.",
-                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
-                request_id=request_id,
-            )
-        else:
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            problem = Problem(
-                500,
-                detail=f"Something went wrong on our side. Quote request id {request_id}.",
-                extra={"request_id": request_id},
-            )
+        if not is_database_unavailable(exc):
+            return problem_response(_internal_error(exc, request), instance=request.path)
+        log.warning("database unavailable: %s", type(exc).__name__)
+        problem = Problem.of(
+            SERVICE_UNAVAILABLE,
+            "The database could not be reached, so the request was not completed. Retry it, "
+            "with the same Idempotency-Key if you sent one.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            request_id=request_id_of(request),
+        )
         return problem_response(problem, instance=request.path)
 
 

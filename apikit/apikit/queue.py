@@ -1,13 +1,17 @@
 """Durable work queues in a database table, worked by any number of processes.
 
-A row is due when its status is one of `due_statuses`, its `next_attempt_at`
-has come, and nobody holds a live lease on it. Claiming sets `lease_owner` and
+A queue table is a `LeasedRow` model with its own `status`, of which two
+matter here: `waiting` (for its `next_attempt_at`) and `leased` (being worked
+on). A row is due when it is waiting or leased, its `next_attempt_at` has come,
+and nobody holds a live lease on it. Claiming sets `lease_owner` and
 `lease_expires_at`; on PostgreSQL it uses `SELECT ... FOR UPDATE SKIP LOCKED`,
 so concurrent claimers never wait for or take each other's rows. The claim is
 also conditional on the lease still being free, which keeps it exclusive where
 SKIP LOCKED does not exist (SQLite serialises writers instead). A worker that
-dies just lets its leases run out; every write after a claim should be
-conditional on `lease_owner` so a worker that lost its lease changes nothing.
+dies just lets its leases run out. Every write after a claim goes through
+`LeasedQueue.finish` or `LeasedQueue.retry_later`, which change the row only
+while the lease is still the writer's and release it in the same statement, so
+a worker that lost its lease changes nothing.
 """
 
 from __future__ import annotations
@@ -19,19 +23,20 @@ import random
 import socket
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NotRequired, TypedDict, TypeVar, Unpack
 
+from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.models import Model
 
 from apikit.database import is_database_unavailable, transaction
+from apikit.fields import DatetimeField
 
-RowT = TypeVar("RowT", bound=Model)
 Clock = Callable[[], datetime]
 ERROR_PAUSE_SECONDS = 1.0
 
@@ -40,20 +45,38 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class LeasedRow(Model):
+    """The columns every queue table shares: when the row is next due, and who holds it until when.
+
+    Each table adds its own `status` (its own enum) and an index on (status, next_attempt_at).
+    """
+
+    next_attempt_at = DatetimeField()
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_expires_at = DatetimeField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+RowT = TypeVar("RowT", bound=LeasedRow)
+RELEASED = {"lease_owner": None, "lease_expires_at": None}
+
+
 @dataclass
 class LeasedQueue(Generic[RowT]):
-    """How to find and lease due rows of one table."""
+    """How to find, lease, write back and hand back the due rows of one table."""
 
     model: type[RowT]
-    due_statuses: Sequence[Any]
-    leased_status: Any
+    waiting: Any
+    leased: Any
     lease_seconds: float
     clock: Clock = utc_now
 
     def due(self, now: datetime) -> Q:
         """Due, and nobody holds a live lease on it."""
         free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-        return free & Q(status__in=list(self.due_statuses), next_attempt_at__lte=now)
+        return free & Q(status__in=list({self.waiting, self.leased}), next_attempt_at__lte=now)
 
     def due_rows(self, now: datetime, limit: int, connection: BaseDBAsyncClient):
         """The SELECT that claims: `FOR UPDATE SKIP LOCKED` on PostgreSQL (`only`, unlike
@@ -81,18 +104,30 @@ class LeasedQueue(Generic[RowT]):
                 self.model.filter(self.due(now), id__in=ids)
                 .using_db(connection)
                 .update(
-                    status=self.leased_status,
+                    status=self.leased,
                     lease_owner=claim,
                     lease_expires_at=now + timedelta(seconds=self.lease_seconds),
                 )
             )
         return await self.model.filter(lease_owner=claim).order_by("next_attempt_at")
 
-    async def release(self, owner: str, back_to: Any) -> int:
-        """Hand back every row `owner` still holds, due at once."""
-        return await self.model.filter(lease_owner__startswith=f"{owner}:", status=self.leased_status).update(
-            status=back_to, lease_owner=None, lease_expires_at=None
-        )
+    async def finish(self, row: RowT, connection: BaseDBAsyncClient | None = None, **updates: Any) -> bool:
+        """Write `updates` and release the lease, only if `row`'s lease is still held: False (and
+        nothing written) if it ran out and another worker may have the row now."""
+        mine = self.model.filter(pk=row.pk, lease_owner=row.lease_owner).using_db(connection)
+        return bool(await mine.update(**updates, **RELEASED))
+
+    async def retry_later(
+        self, row: RowT, wait_seconds: float, connection: BaseDBAsyncClient | None = None, **updates: Any
+    ) -> bool:
+        """`finish`, leaving the row waiting to be due again after `wait_seconds`."""
+        due_at = self.clock() + timedelta(seconds=wait_seconds)
+        return await self.finish(row, connection, status=self.waiting, next_attempt_at=due_at, **updates)
+
+    async def hand_back(self, owner: str) -> int:
+        """Release every row `owner` still holds, due at once (a worker that stops)."""
+        held = self.model.filter(lease_owner__startswith=f"{owner}:", status=self.leased)
+        return await held.update(status=self.waiting, **RELEASED)
 
 
 @asynccontextmanager
@@ -105,32 +140,36 @@ async def running(worker: QueueWorker, *, grace_seconds: float) -> AsyncIterator
         await worker.stop(runner, grace_seconds)
 
 
+class WorkerOptions(TypedDict):
+    """How a worker runs, whatever its table: what each subclass passes through to `QueueWorker`."""
+
+    concurrency: int
+    lease_seconds: float
+    poll_seconds: float
+    clock: NotRequired[Clock]
+    rng: NotRequired[random.Random | None]
+
+
 class QueueWorker(ABC, Generic[RowT]):
-    """Claims due rows and processes each in its own task, at most `concurrency` at a time."""
+    """Claims due rows and processes each in its own task, at most `concurrency` at a time.
 
-    log = logging.getLogger("apikit.queue")
+    A subclass names its table (`model`) and the two statuses of it the queue moves rows
+    between (`waiting`, `leased`; the same one where a claimed row shows no change).
+    """
 
-    def __init__(
-        self,
-        model: type[RowT],
-        *,
-        due_statuses: Sequence[Any],
-        leased_status: Any,
-        release_to: Any,
-        lease_seconds: float,
-        concurrency: int,
-        poll_seconds: float,
-        clock: Clock = utc_now,
-        rng: random.Random | None = None,
-    ) -> None:
-        """`model`'s rows in `due_statuses` are claimed into `leased_status`, and handed back
-        (`release_to`) if still held when the worker stops."""
-        self.queue = LeasedQueue(model, due_statuses, leased_status, lease_seconds, clock)
-        self.concurrency = concurrency
-        self.poll_seconds = poll_seconds
-        self.release_to = release_to
+    model: ClassVar[type[LeasedRow]]
+    waiting: ClassVar[Any]
+    leased: ClassVar[Any]
+
+    def __init__(self, **options: Unpack[WorkerOptions]) -> None:
+        clock = options.get("clock", utc_now)
+        self.log = logging.getLogger(type(self).__module__)  # the subclass's module logs its reports
+        self.lease_seconds = options["lease_seconds"]
+        self.queue = LeasedQueue(self.model, self.waiting, self.leased, self.lease_seconds, clock)
+        self.concurrency = options["concurrency"]
+        self.poll_seconds = options["poll_seconds"]
         self.clock = clock
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.rng = options.get("rng") or random.Random()  # noqa: S311 - jitter, not security
         # Fits the 64-character lease_owner column with a claim id appended, whatever the host name.
         self.name = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._in_flight: set[asyncio.Task] = set()
@@ -202,7 +241,7 @@ class QueueWorker(ABC, Generic[RowT]):
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         try:
-            released = await self.queue.release(self.name, self.release_to)
+            released = await self.queue.hand_back(self.name)
         except Exception as exc:  # the database may be gone; the leases will simply expire
             self._report(exc)
             return

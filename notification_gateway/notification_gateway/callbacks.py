@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Unpack
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -25,7 +25,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.backoff import Backoff
 from apikit.errors import DomainError
-from apikit.queue import Clock, QueueWorker, utc_now
+from apikit.queue import QueueWorker, WorkerOptions
 from notification_gateway.models import Callback, Notification
 from notification_gateway.status import CallbackStatus, NotificationStatus
 
@@ -109,7 +109,8 @@ async def owe_callback(
 class CallbackSender(QueueWorker[Callback]):
     """Posts due callbacks, signed with their caller's secret, until each is accepted."""
 
-    log = log
+    model = Callback
+    waiting, leased = CallbackStatus.PENDING, CallbackStatus.SENDING
 
     def __init__(
         self,
@@ -117,23 +118,9 @@ class CallbackSender(QueueWorker[Callback]):
         session: aiohttp.ClientSession,
         policy: CallbackPolicy,
         backoff: Backoff,
-        concurrency: int,
-        lease_seconds: float,
-        poll_seconds: float,
-        clock: Clock = utc_now,
-        rng: random.Random | None = None,
+        **options: Unpack[WorkerOptions],
     ) -> None:
-        super().__init__(
-            Callback,
-            due_statuses=[CallbackStatus.PENDING, CallbackStatus.SENDING],
-            leased_status=CallbackStatus.SENDING,
-            release_to=CallbackStatus.PENDING,
-            lease_seconds=lease_seconds,
-            concurrency=concurrency,
-            poll_seconds=poll_seconds,
-            clock=clock,
-            rng=rng,
-        )
+        super().__init__(**options)
         self.session = session
         self.policy = policy
         self.backoff = backoff
@@ -144,18 +131,15 @@ class CallbackSender(QueueWorker[Callback]):
         final, error = await self._send(callback, notification.caller, now)
         if final is None and now - callback.created_at > GIVE_UP_AFTER:
             final = CallbackStatus.ABANDONED
-        if final is not None:
-            await self._finish(callback, final, error)
+        tried = {"attempts": callback.attempts + 1, "last_error": error[:300] if error else None}
+        if final is None:
+            wait = self.backoff.delay(callback.attempts + 1, self.rng)
+            await self.queue.retry_later(callback, wait, **tried)
             return
-        failures = callback.attempts + 1
-        await Callback.filter(id=callback.id, lease_owner=callback.lease_owner).update(
-            status=CallbackStatus.PENDING,
-            attempts=failures,
-            last_error=error,
-            next_attempt_at=now + timedelta(seconds=self.backoff.delay(failures, self.rng)),
-            lease_owner=None,
-            lease_expires_at=None,
-        )
+        delivered_at = now if final is CallbackStatus.DELIVERED else None
+        await self.queue.finish(callback, status=final, delivered_at=delivered_at, **tried)
+        if final is CallbackStatus.ABANDONED:
+            log.error("status callback abandoned", extra={"callback": callback.id, "error": error})
 
     async def _send(
         self, callback: Callback, caller: str, now: datetime
@@ -181,16 +165,3 @@ class CallbackSender(QueueWorker[Callback]):
                 return None, f"caller answered {response.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
             return None, f"caller unreachable ({type(exc).__name__})"
-
-    async def _finish(self, callback: Callback, status: CallbackStatus, error: str | None) -> None:
-        now = self.clock()
-        await Callback.filter(id=callback.id, lease_owner=callback.lease_owner).update(
-            status=status,
-            attempts=callback.attempts + 1,
-            last_error=error[:300] if error else None,
-            delivered_at=now if status is CallbackStatus.DELIVERED else None,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        if status is CallbackStatus.ABANDONED:
-            log.error("status callback abandoned", extra={"callback": callback.id, "error": error})

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from datetime import datetime
+from typing import Unpack
 
 import aiohttp
 
 from apikit.database import is_database_unavailable, transaction
-from apikit.queue import Clock, QueueWorker, utc_now
+from apikit.queue import QueueWorker, WorkerOptions
 from notification_gateway.callbacks import owe_callback
 from notification_gateway.channels import (
     Message,
@@ -52,7 +52,8 @@ def _message(notification: Notification) -> Message:
 class DeliveryWorker(QueueWorker[Notification]):
     """One process's delivery loop, with at most `concurrency` sends in flight."""
 
-    log = log
+    model = Notification
+    waiting, leased = NotificationStatus.QUEUED, NotificationStatus.SENDING
 
     def __init__(
         self,
@@ -61,28 +62,13 @@ class DeliveryWorker(QueueWorker[Notification]):
         session: aiohttp.ClientSession,
         policy: RetryPolicy,
         metrics: DeliveryMetrics,
-        concurrency: int,
-        lease_seconds: float,
-        poll_seconds: float,
-        clock: Clock = utc_now,
-        rng: random.Random | None = None,
+        **options: Unpack[WorkerOptions],
     ) -> None:
-        super().__init__(
-            Notification,
-            due_statuses=[NotificationStatus.QUEUED, NotificationStatus.SENDING],
-            leased_status=NotificationStatus.SENDING,
-            release_to=NotificationStatus.QUEUED,
-            lease_seconds=lease_seconds,
-            concurrency=concurrency,
-            poll_seconds=poll_seconds,
-            clock=clock,
-            rng=rng,
-        )
+        super().__init__(**options)
         self.channels = channels
         self.session = session
         self.policy = policy
         self.metrics = metrics
-        self.lease_seconds = lease_seconds
         self._depth_measured_at = 0.0
 
     async def before_claim(self) -> None:
@@ -179,11 +165,12 @@ class DeliveryWorker(QueueWorker[Notification]):
             rng=self.rng,
         )
         number = notification.attempt_count + 1
+        recorded = {**following.updates, "attempt_count": number, "updated_at": now}
         async with transaction() as connection:
-            kept_lease = (
-                await Notification.filter(id=notification.id, lease_owner=notification.lease_owner)
-                .using_db(connection)
-                .update(**following.updates, attempt_count=number, updated_at=now)
+            kept_lease = await (
+                self.queue.finish(notification, connection, status=following.status, **recorded)
+                if following.is_final
+                else self.queue.retry_later(notification, following.wait_seconds, connection, **recorded)
             )
             if not kept_lease:
                 log.warning("lease lost before recording an attempt", extra={"notification": notification.id})

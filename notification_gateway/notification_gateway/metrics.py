@@ -13,7 +13,7 @@ class DeliveryMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.notifications = Counter(
             "notifications_total",
-            "Notifications accepted (status=queued) and finished (delivered, failed), by channel.",
+            "Notifications that reached a final status (delivered, failed), by channel.",
             ["channel", "status"],
             registry=registry,
         )

@@ -7,11 +7,12 @@ from tortoise.models import Model
 
 from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
+from apikit.queue import LeasedRow
 from notification_gateway.ids import new_callback_id, new_notification_id
 from notification_gateway.status import AttemptOutcome, CallbackStatus, NotificationStatus
 
 
-class Notification(Model):
+class Notification(LeasedRow):
     """One message to one recipient, and the queue entry that delivery workers claim.
 
     A worker owns a notification while `lease_owner` is its claim and
@@ -31,9 +32,6 @@ class Notification(Model):
     status = fields.CharEnumField(NotificationStatus, max_length=16, default=NotificationStatus.QUEUED)
     attempt_count = fields.IntField(default=0, description="Attempts so far, on every channel.")
     attempts_on_channel = fields.IntField(default=0, description="Attempts on the current channel.")
-    next_attempt_at = DatetimeField()
-    lease_owner = fields.CharField(max_length=64, null=True)
-    lease_expires_at = DatetimeField(null=True)
     callback_url = fields.CharField(max_length=2048, null=True)
     reference = fields.CharField(max_length=100, null=True, description="The own reference of the caller.")
     address_key = fields.CharField(
@@ -76,7 +74,7 @@ class DeliveryAttempt(Model):
         unique_together = (("notification", "number"),)
 
 
-class Callback(Model):
+class Callback(LeasedRow):
     """A signed status callback owed to the caller, sent until the caller accepts it."""
 
     id = fields.CharField(primary_key=True, max_length=40, default=new_callback_id, description="webhook-id")
@@ -87,9 +85,6 @@ class Callback(Model):
     payload = fields.JSONField()
     status = fields.CharEnumField(CallbackStatus, max_length=16, default=CallbackStatus.PENDING)
     attempts = fields.IntField(default=0)
-    next_attempt_at = DatetimeField()
-    lease_owner = fields.CharField(max_length=64, null=True)
-    lease_expires_at = DatetimeField(null=True)
     last_error = fields.CharField(max_length=300, null=True)
     created_at = DatetimeField(auto_now_add=True)
     delivered_at = DatetimeField(null=True)

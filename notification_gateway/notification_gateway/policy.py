@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from apikit.backoff import Backoff
@@ -18,17 +18,15 @@ class RetryPolicy(Backoff):
 
     max_attempts: int = 5
 
-    def wait(self, attempts_on_channel: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds before the next try, after `attempts_on_channel` tries have failed."""
-        return self.delay(attempts_on_channel, rng, retry_after)
-
 
 @dataclass(frozen=True)
 class Next:
-    """The notification's new state: the field updates to store, and whether it just ended."""
+    """The notification's new state: its status, the fields to store with it, and, unless it just
+    ended, how long until it is due again."""
 
     status: NotificationStatus
     updates: dict[str, Any]
+    wait_seconds: float | None = None
 
     @property
     def is_final(self) -> bool:
@@ -48,41 +46,19 @@ def next_state(
     """Delivered ends it; a retryable failure waits and tries again until the channel's attempts run out;
     a permanent failure, or running out, moves to the next fallback channel, or fails for good."""
     tried = attempts_on_channel + 1
-    released = {"lease_owner": None, "lease_expires_at": None}
     if outcome is AttemptOutcome.DELIVERED:
-        return Next(
-            NotificationStatus.DELIVERED,
-            {
-                "status": NotificationStatus.DELIVERED,
-                "attempts_on_channel": tried,
-                "finished_at": now,
-                **released,
-            },
-        )
+        return Next(NotificationStatus.DELIVERED, {"attempts_on_channel": tried, "finished_at": now})
     if outcome is AttemptOutcome.RETRYABLE and tried < policy.max_attempts:
-        wait = policy.wait(tried, retry_after, rng)
-        return Next(
-            NotificationStatus.QUEUED,
-            {
-                "status": NotificationStatus.QUEUED,
-                "attempts_on_channel": tried,
-                "next_attempt_at": now + timedelta(seconds=wait),
-                **released,
-            },
-        )
+        wait = policy.delay(tried, rng, retry_after)
+        return Next(NotificationStatus.QUEUED, {"attempts_on_channel": tried}, wait_seconds=wait)
     if fallback_channels:
         return Next(
             NotificationStatus.QUEUED,
             {
-                "status": NotificationStatus.QUEUED,
                 "channel": fallback_channels[0],
                 "fallback_channels": list(fallback_channels[1:]),
                 "attempts_on_channel": 0,
-                "next_attempt_at": now,
-                **released,
             },
+            wait_seconds=0,
         )
-    return Next(
-        NotificationStatus.FAILED,
-        {"status": NotificationStatus.FAILED, "attempts_on_channel": tried, "finished_at": now, **released},
-    )
+    return Next(NotificationStatus.FAILED, {"attempts_on_channel": tried, "finished_at": now})

@@ -8,11 +8,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
-from apikit.ids import ID_PATTERN
+from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.text import plain_text
 from notification_gateway.status import AttemptOutcome, NotificationStatus
 
-CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 REFERENCE = r"^[A-Za-z0-9._:-]{1,100}$"
 CONTACT_FIELD = r"^[a-z][a-z0-9_]{0,31}$"
 MAX_CONTACTS = 8
@@ -62,7 +61,7 @@ class NotifyRequest(BaseModel):
     recipient: RecipientIn
     message: MessageText = Field(examples=["Hi {user_name}, your order has been successfully placed."])
     title: Name | None = None
-    channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME)] | None = None
+    channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)] | None = None
     attributes: dict[Annotated[str, StringConstraints(pattern=CONTACT_FIELD)], AttributeValue] = Field(
         default_factory=dict, max_length=MAX_ATTRIBUTES, examples=[{"kit_type": "whole-exome-sequencing"}]
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 from pydantic import BaseModel, Field
-from tortoise.backends.base.client import BaseDBAsyncClient
 
-from apikit.idempotency import Outcome
+from apikit.database import transaction
+from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.keys import PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
 from apikit.validation import parse_query, read_body
@@ -36,23 +36,24 @@ async def notify(request: web.Request) -> web.Response:
     """
     command = await read_body(request, NotifyRequest)
     caller = request[PRINCIPAL].name
-
-    async def work(connection: BaseDBAsyncClient) -> Outcome:
-        notification = await notifications.accept(
-            command,
-            caller=caller,
-            channels=request.app[CHANNELS],
-            rules=request.app[ROUTING],
-            callbacks=request.app[CALLBACK_POLICY],
-            caps=request.app[RECIPIENT_CAPS],
-            connection=connection,
-        )
-        body = _json(notification_view(notification, attempts=[]))  # just created: no attempts yet
-        return Outcome(202, body, {"Location": f"/notifications/{notification.id}"})
-
-    response = await request.app[IDEMPOTENCY].respond_once(
-        request, principal=caller, payload=command.model_dump(mode="json"), work=work
-    )
+    idempotency = request.app[IDEMPOTENCY]
+    async with idempotency.claim(request, principal=caller, payload=command.model_dump(mode="json")) as claim:
+        if claim.replay is not None:
+            return claim.replay
+        async with transaction() as connection:
+            notification = await notifications.accept(
+                command,
+                caller=caller,
+                channels=request.app[CHANNELS],
+                rules=request.app[ROUTING],
+                callbacks=request.app[CALLBACK_POLICY],
+                caps=request.app[RECIPIENT_CAPS],
+                connection=connection,
+            )
+            body = _json(notification_view(notification, attempts=[]))  # just created: no attempts yet
+            response = await claim.answer(
+                connection, 202, body, {"Location": f"/notifications/{notification.id}"}
+            )
     _wake_worker(request)
     return response
 
@@ -69,8 +70,8 @@ class NotificationQuery(PageQuery):
     status: list[NotificationStatus] = Field(
         default_factory=list, description="queued, sending, delivered, failed"
     )
-    channel: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,31}$")
-    recipient_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    channel: str | None = Field(None, pattern=CHANNEL_NAME_PATTERN)
+    recipient_id: str | None = Field(None, pattern=ID_PATTERN)
 
 
 async def list_notifications(request: web.Request) -> web.Response:

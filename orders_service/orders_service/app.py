@@ -41,9 +41,9 @@ DOMAIN_ERRORS = {
         409,
         "The lifecycle does not allow this change from the order's current status.",
     ),
-    notifications.UnknownChannel: ProblemType(
-        "unknown-channel",
-        "The gateway has no such channel",
+    notifications.ChannelNotOffered: ProblemType(
+        "channel-not-offered",
+        "The gateway offers no such channel",
         422,
         "`notification_channel` must name a channel the notification gateway has installed.",
     ),

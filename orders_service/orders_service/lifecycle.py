@@ -31,7 +31,7 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class NotificationStatus(StrEnum):
+class OrderNotificationStatus(StrEnum):
     """Where the order-placed notification is: not yet handed to the gateway, then the gateway's status."""
 
     PENDING = "pending"

@@ -7,8 +7,9 @@ from tortoise.models import Model
 
 from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
+from apikit.queue import LeasedRow
 from orders_service.ids import new_order_id, new_outbox_id, new_user_id
-from orders_service.lifecycle import NotificationStatus, OrderStatus, OutboxStatus, SequencingType
+from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, OutboxStatus, SequencingType
 
 
 class User(Model):
@@ -43,7 +44,7 @@ class DNAKitOrder(Model):
     notification_channel = fields.CharField(max_length=32, null=True)
     notification_id = fields.CharField(max_length=64, null=True)
     notification_status = fields.CharEnumField(
-        NotificationStatus, max_length=16, default=NotificationStatus.PENDING
+        OrderNotificationStatus, max_length=16, default=OrderNotificationStatus.PENDING
     )
     created_at = DatetimeField(auto_now_add=True)
     updated_at = DatetimeField(auto_now=True)
@@ -53,7 +54,7 @@ class DNAKitOrder(Model):
         indexes = (("user_id", "created_at"),)
 
 
-class OutboxMessage(Model):
+class OutboxMessage(LeasedRow):
     """A notification to hand to the gateway, written in the same transaction as what it is about.
 
     The relay claims due rows under a lease and sends each with its id as the
@@ -61,16 +62,19 @@ class OutboxMessage(Model):
     """
 
     id = fields.CharField(primary_key=True, max_length=40, default=new_outbox_id)
-    subject = fields.CharField(max_length=64, null=True, description="What it is about, e.g. order:ord_1.")
+    order: fields.ForeignKeyNullableRelation[DNAKitOrder] = fields.ForeignKeyField(
+        "models.DNAKitOrder",
+        related_name="outbox_messages",
+        null=True,
+        on_delete=fields.RESTRICT,
+        description="The order it tells the user about, if any.",
+    )
     payload = fields.JSONField(description="The POST /notify body.")
     request_id = fields.CharField(max_length=128, null=True)
     status = fields.CharEnumField(OutboxStatus, max_length=16, default=OutboxStatus.PENDING)
     attempts = fields.IntField(default=0)
-    next_attempt_at = DatetimeField()
-    lease_owner = fields.CharField(max_length=64, null=True)
-    lease_expires_at = DatetimeField(null=True)
     last_error = fields.CharField(max_length=300, null=True)
-    gateway_id = fields.CharField(max_length=64, null=True)
+    notification_id = fields.CharField(max_length=64, null=True)
     created_at = DatetimeField(auto_now_add=True)
     sent_at = DatetimeField(null=True)
 

@@ -22,7 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from apikit.errors import DomainError
 from apikit.logs import request_id_var
 from orders_service.ids import new_outbox_id
-from orders_service.models import OutboxMessage, User
+from orders_service.models import DNAKitOrder, OutboxMessage, User
 
 log = logging.getLogger("orders_service.notifications")
 
@@ -31,7 +31,7 @@ STALE_CHANNELS_USABLE_SECONDS = 600.0
 RETRY_FETCH_AFTER_SECONDS = 5.0
 
 
-class UnknownChannel(DomainError):
+class ChannelNotOffered(DomainError):
     """The gateway has no channel by that name."""
 
 
@@ -118,7 +118,7 @@ class NotificationService:
         channels = await self.directory.channels()
         if channel not in channels:
             available = ", ".join(sorted(channels)) or "none"
-            raise UnknownChannel(
+            raise ChannelNotOffered(
                 f"The gateway has no channel {channel!r}. Available: {available}.", pointer=pointer
             )
         needed = channels[channel].recipient_field
@@ -135,10 +135,12 @@ class NotificationService:
         *,
         attributes: Mapping[str, str] | None = None,
         title: str | None = None,
-        subject: str | None = None,
+        order: DNAKitOrder | None = None,
         connection: BaseDBAsyncClient | None = None,
     ) -> OutboxMessage:
-        """Queue `message` (it may name `{user_name}`) for `user`; nothing is sent before the commit."""
+        """Queue `message` (it may name `{user_name}`) for `user`; nothing is sent before the commit.
+
+        `order`, if the message is about one, gets the notification's id, channel and status."""
         outbox_id = new_outbox_id()
         payload: dict[str, object] = {
             "recipient": recipient_of(user),
@@ -155,7 +157,7 @@ class NotificationService:
         return await OutboxMessage.create(
             using_db=connection,
             id=outbox_id,
-            subject=subject,
+            order=order,
             payload=payload,
             request_id=request_id_var.get(),
             next_attempt_at=datetime.now(UTC),

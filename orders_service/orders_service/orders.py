@@ -11,7 +11,6 @@ from apikit.ids import is_well_formed
 from orders_service.lifecycle import OrderStatus, allowed_next
 from orders_service.models import DNAKitOrder, User
 from orders_service.notifications import NotificationService
-from orders_service.relay import ORDER_SUBJECT
 from orders_service.schemas import PlaceOrder
 
 
@@ -60,7 +59,7 @@ async def place_order(
         message=f"Hi {{user_name}}, your order has been successfully placed. Reference: {order.id}.",
         channel=command.notification_channel,
         attributes={"kit_type": command.sequencing_type, "order_id": order.id},
-        subject=f"{ORDER_SUBJECT}{order.id}",
+        order=order,
         connection=connection,
     )
     return order

@@ -21,10 +21,10 @@ def order_view(order: DNAKitOrder) -> dict[str, Any]:
         "status": str(order.status),
         "shipping_info": order.shipping_info,
         "notification": {
+            "id": order.notification_id,
             "requested_channel": order.requested_channel,
             "channel": order.notification_channel,
             "status": str(order.notification_status),
-            "gateway_id": order.notification_id,
         },
         "created_at": utc_iso(order.created_at),
         "updated_at": utc_iso(order.updated_at),

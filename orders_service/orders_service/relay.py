@@ -11,26 +11,20 @@ and the order shows it.
 from __future__ import annotations
 
 import logging
-import random
-from datetime import timedelta
+from typing import Unpack
 
 import aiohttp
 
 from apikit.backoff import Backoff
 from apikit.database import transaction
-from apikit.queue import Clock, QueueWorker, utc_now
+from apikit.queue import QueueWorker, WorkerOptions
 from apikit.request_ids import REQUEST_ID_HEADER, new_request_id
-from orders_service.lifecycle import NotificationStatus, OutboxStatus
+from orders_service.lifecycle import OrderNotificationStatus, OutboxStatus
 from orders_service.models import DNAKitOrder, OutboxMessage
 
 log = logging.getLogger("orders_service.relay")
 
 RETRY_STATUSES = frozenset({401, 403, 408, 409, 429})  # plus every 5xx
-ORDER_SUBJECT = "order:"
-
-
-def order_id_of(subject: str | None) -> str | None:
-    return subject.removeprefix(ORDER_SUBJECT) if subject and subject.startswith(ORDER_SUBJECT) else None
 
 
 def _retry_after(response: aiohttp.ClientResponse) -> float | None:
@@ -41,7 +35,8 @@ def _retry_after(response: aiohttp.ClientResponse) -> float | None:
 class OutboxRelay(QueueWorker[OutboxMessage]):
     """Sends due outbox rows to the gateway, at most `concurrency` at a time."""
 
-    log = log
+    model = OutboxMessage
+    waiting = leased = OutboxStatus.PENDING
 
     def __init__(
         self,
@@ -51,23 +46,9 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
         token: str,
         timeout_seconds: float,
         backoff: Backoff,
-        concurrency: int,
-        lease_seconds: float,
-        poll_seconds: float,
-        clock: Clock = utc_now,
-        rng: random.Random | None = None,
+        **options: Unpack[WorkerOptions],
     ) -> None:
-        super().__init__(
-            OutboxMessage,
-            due_statuses=[OutboxStatus.PENDING],
-            leased_status=OutboxStatus.PENDING,
-            release_to=OutboxStatus.PENDING,
-            lease_seconds=lease_seconds,
-            concurrency=concurrency,
-            poll_seconds=poll_seconds,
-            clock=clock,
-            rng=rng,
-        )
+        super().__init__(**options)
         self.session = session
         self.url = f"{gateway_url.rstrip('/')}/notify"
         self.token = token
@@ -102,65 +83,45 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
             await self._retry(message, f"unexpected answer from the gateway ({type(exc).__name__})", None)
 
     async def _accepted(self, message: OutboxMessage, body: dict) -> None:
-        now = self.clock()
-        async with transaction() as connection:
-            kept = (
-                await OutboxMessage.filter(id=message.id, lease_owner=message.lease_owner)
-                .using_db(connection)
-                .update(
-                    status=OutboxStatus.SENT,
-                    gateway_id=body["id"],
-                    sent_at=now,
-                    attempts=message.attempts + 1,
-                    last_error=None,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            if kept and (order_id := order_id_of(message.subject)):
-                # A status callback may already have said more (and named a fallback channel).
-                await (
-                    DNAKitOrder.filter(id=order_id, notification_status=NotificationStatus.PENDING)
-                    .using_db(connection)
-                    .update(
-                        notification_id=body["id"],
-                        notification_channel=body["channel"],
-                        notification_status=NotificationStatus.QUEUED,
-                    )
-                )
+        order_updates = {
+            "notification_id": body["id"],
+            "notification_channel": body["channel"],
+            "notification_status": OrderNotificationStatus.QUEUED,
+        }
+        await self._finish(
+            message,
+            order_updates,
+            status=OutboxStatus.SENT,
+            notification_id=body["id"],
+            sent_at=self.clock(),
+            last_error=None,
+        )
         log.info("handed to the gateway", extra={"outbox": message.id, "notification": body["id"]})
 
     async def _retry(self, message: OutboxMessage, error: str, retry_after: float | None) -> None:
         failures = message.attempts + 1
         wait = self.backoff.delay(failures, self.rng, retry_after)
-        await OutboxMessage.filter(id=message.id, lease_owner=message.lease_owner).update(
-            attempts=failures,
-            last_error=error[:300],
-            next_attempt_at=self.clock() + timedelta(seconds=wait),
-            lease_owner=None,
-            lease_expires_at=None,
-        )
+        await self.queue.retry_later(message, wait, attempts=failures, last_error=error[:300])
         log.warning(
             "gateway not reached; will retry", extra={"outbox": message.id, "error": error, "wait": wait}
         )
 
     async def _refused(self, message: OutboxMessage, error: str) -> None:
-        async with transaction() as connection:
-            kept = (
-                await OutboxMessage.filter(id=message.id, lease_owner=message.lease_owner)
-                .using_db(connection)
-                .update(
-                    status=OutboxStatus.FAILED,
-                    attempts=message.attempts + 1,
-                    last_error=error[:300],
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            if kept and (order_id := order_id_of(message.subject)):
-                await (
-                    DNAKitOrder.filter(id=order_id)
-                    .using_db(connection)
-                    .update(notification_status=NotificationStatus.FAILED)
-                )
+        order_updates = {"notification_status": OrderNotificationStatus.FAILED}
+        await self._finish(message, order_updates, status=OutboxStatus.FAILED, last_error=error[:300])
         log.error("the gateway refused a notification", extra={"outbox": message.id, "error": error})
+
+    async def _finish(self, message: OutboxMessage, order_updates: dict, **updates) -> None:
+        """Record the last attempt on the row and, in the same transaction, on its order, if this relay
+        still holds the row's lease. The order changes only while its notification is pending: a
+        status callback may already have said more (and named a fallback channel)."""
+        async with transaction() as connection:
+            kept = await self.queue.finish(message, connection, attempts=message.attempts + 1, **updates)
+            if kept and message.order_id is not None:
+                await (
+                    DNAKitOrder.filter(
+                        id=message.order_id, notification_status=OrderNotificationStatus.PENDING
+                    )
+                    .using_db(connection)
+                    .update(**order_updates)
+                )

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from apikit.ids import ID_PATTERN
+from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.text import plain_text
-from orders_service.lifecycle import NotificationStatus, OrderStatus, SequencingType
+from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, SequencingType
 
-CHANNEL_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 Line = plain_text(200)
 Place = plain_text(100)
 
@@ -60,7 +59,7 @@ class PlaceOrder(_Input):
     user_id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] = Field(examples=["u_ada"])
     sequencing_type: SequencingType
     shipping_info: ShippingInfo
-    notification_channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME)] | None = None
+    notification_channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)] | None = None
 
 
 class ChangeOrder(_Input):
@@ -70,10 +69,10 @@ class ChangeOrder(_Input):
 
 
 class NotificationView(BaseModel):
+    id: str | None = Field(description="The notification's id at the gateway; null until it has one.")
     requested_channel: str | None = Field(description="Channel the admin asked for, if any.")
     channel: str | None = Field(description="Channel the gateway chose; null until it has.")
-    status: NotificationStatus
-    gateway_id: str | None = Field(description="Notification id at the gateway.")
+    status: OrderNotificationStatus
 
 
 class OrderView(BaseModel):

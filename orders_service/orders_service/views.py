@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from aiohttp import web
-from tortoise.backends.base.client import BaseDBAsyncClient
 
-from apikit.idempotency import Outcome
+from apikit.database import transaction
 from apikit.keys import PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
 from apikit.responses import json_response
 from apikit.validation import parse_query, read_body
 from orders_service import orders, users, webhooks
 from orders_service.keys import IDEMPOTENCY, NOTIFICATIONS, RELAY, WEBHOOK
-from orders_service.models import User
 from orders_service.presenters import order_view, user_view
 from orders_service.schemas import ChangeOrder, PlaceOrder
 
@@ -26,24 +24,19 @@ async def place_order(request: web.Request) -> web.Response:
     """
     command = await read_body(request, PlaceOrder)
     notifications = request.app[NOTIFICATIONS]
-    checked: dict[str, User] = {}
-
-    async def check() -> None:
-        checked["user"] = await orders.check_order(command, notifications=notifications)
-
-    async def work(connection: BaseDBAsyncClient) -> Outcome:
-        order = await orders.place_order(
-            command, user=checked["user"], notifications=notifications, connection=connection
-        )
-        return Outcome(201, order_view(order), {"Location": f"/orders/{order.id}"})
-
-    response = await request.app[IDEMPOTENCY].respond_once(
-        request,
-        principal=request[PRINCIPAL].name,
-        payload=command.model_dump(mode="json"),
-        work=work,
-        prepare=check,
-    )
+    idempotency = request.app[IDEMPOTENCY]
+    payload = command.model_dump(mode="json")
+    async with idempotency.claim(request, principal=request[PRINCIPAL].name, payload=payload) as claim:
+        if claim.replay is not None:
+            return claim.replay
+        user = await orders.check_order(command, notifications=notifications)
+        async with transaction() as connection:
+            order = await orders.place_order(
+                command, user=user, notifications=notifications, connection=connection
+            )
+            response = await claim.answer(
+                connection, 201, order_view(order), {"Location": f"/orders/{order.id}"}
+            )
     if (relay := request.app.get(RELAY)) is not None:
         relay.wake()
     return response

@@ -18,9 +18,8 @@ from tortoise.exceptions import IntegrityError
 
 from apikit.database import transaction
 from apikit.problems import VALIDATION_FAILED, Problem
-from orders_service.lifecycle import NotificationStatus
+from orders_service.lifecycle import OrderNotificationStatus
 from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
-from orders_service.relay import order_id_of
 
 
 class CallbackData(BaseModel):
@@ -67,14 +66,13 @@ async def apply(webhook_id: str, callback: StatusCallback) -> bool:
                 if data.reference
                 else None
             )
-            order_id = order_id_of(message.subject) if message else None
-            if order_id is not None:
+            if message is not None and message.order_id is not None:
                 await (
-                    DNAKitOrder.filter(id=order_id)
-                    .exclude(notification_status=NotificationStatus.DELIVERED)
+                    DNAKitOrder.filter(id=message.order_id)
+                    .exclude(notification_status=OrderNotificationStatus.DELIVERED)
                     .using_db(connection)
                     .update(
-                        notification_status=NotificationStatus(data.status),
+                        notification_status=OrderNotificationStatus(data.status),
                         notification_id=data.id,
                         notification_channel=data.channel,
                     )

@@ -56,7 +56,7 @@ async def test_each_kit_reaches_the_right_provider(http, system, provider, user_
     notification = await _until_delivered(http, system, order["id"])
 
     assert notification["channel"] == channel
-    assert notification["gateway_id"].startswith("ntf_")
+    assert notification["id"].startswith("ntf_")
     [message] = await provider.messages(channel)
     assert message["recipient"] == recipient
     name = {"u_ada": "Ada Lovelace", "u_grace": "Grace Hopper"}[user_id]

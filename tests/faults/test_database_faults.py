@@ -222,8 +222,8 @@ async def test_killed_database_connections_fail_cleanly_and_both_services_recove
     # Nothing half-written: each request made one order with one outbox row, or nothing at all.
     rows = await system.orders_db.fetch("SELECT id, shipping_info FROM dna_kit_orders")
     stored_orders = _one_each([(_street_number(row["shipping_info"]), row["id"]) for row in rows])
-    outbox = await system.orders_db.fetch("SELECT subject FROM outbox_messages")
-    assert Counter(row["subject"] for row in outbox) == Counter(f"order:{i}" for i in stored_orders.values())
+    outbox = await system.orders_db.fetch("SELECT order_id FROM outbox_messages")
+    assert Counter(row["order_id"] for row in outbox) == Counter(stored_orders.values())
     async with http.get(f"{system.orders.url}/users/u_ada", headers=ADMIN) as response:
         assert {order["id"] for order in (await response.json())["orders"]} == set(stored_orders.values())
     rows = await system.gateway_db.fetch("SELECT id, message FROM notifications WHERE caller = 'default'")
@@ -462,7 +462,7 @@ async def _cut(proxy: PostgresProxy) -> bool:
 
 async def _relayed(http, system, order_id: str) -> bool:
     async with http.get(f"{system.orders.url}/orders/{order_id}", headers=ADMIN) as response:
-        return (await response.json())["notification"]["gateway_id"] is not None
+        return (await response.json())["notification"]["id"] is not None
 
 
 async def _delivered(http, system, notification_id: str) -> bool:

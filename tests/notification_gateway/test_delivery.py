@@ -137,21 +137,38 @@ async def test_a_worker_that_lost_its_lease_records_nothing(client, make_worker,
     assert (await Notification.get(id=notification_id)).status is NotificationStatus.DELIVERED
 
 
+class TopOfRange(random.Random):
+    """Full jitter at its ceiling: the wait is exactly the backoff's bound."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 async def test_retryable_failures_wait_for_the_backoff(client, make_worker, pigeon, clock):
     [notification_id] = await _queue(client)
-    pigeon.channel.script = [RetryableDeliveryError("provider answered 503", provider_status=503)]
-    worker = make_worker()
+    pigeon.channel.script = [RetryableDeliveryError("provider answered 503", provider_status=503)] * 2
+    worker = make_worker(policy=RetryPolicy(max_attempts=5, base_seconds=8, max_seconds=60), rng=TopOfRange())
+    failed_at = clock.now
 
-    await _run_once(worker)
-    stored = await Notification.get(id=notification_id)
+    await _run_once(worker)  # 1st failure: waits 8 s
+    first_wait = (await Notification.get(id=notification_id)).next_attempt_at - failed_at
+    clock.advance(7.9)
     await _run_once(worker)  # not due yet: nothing happens
-    clock.now = stored.next_attempt_at
+    early = await DeliveryAttempt.filter(notification_id=notification_id).count()
+    clock.advance(0.1)
+    await _run_once(worker)  # 2nd failure: waits 16 s
+    second_wait = (await Notification.get(id=notification_id)).next_attempt_at - clock.now
+    clock.advance(16)
     await _run_once(worker)
 
-    assert stored.status is NotificationStatus.QUEUED
-    assert clock.now > stored.updated_at or stored.next_attempt_at >= stored.updated_at
+    assert (first_wait, second_wait) == (timedelta(seconds=8), timedelta(seconds=16))
+    assert early == 1
     attempts = await DeliveryAttempt.filter(notification_id=notification_id).order_by("number")
-    assert [(a.outcome, a.provider_status) for a in attempts] == [("retryable", 503), ("delivered", 200)]
+    assert [(a.outcome, a.provider_status) for a in attempts] == [
+        ("retryable", 503),
+        ("retryable", 503),
+        ("delivered", 200),
+    ]
     assert len(pigeon.channel.sent) == 1
 
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
-from tests.notification_gateway.conftest import ORDERS, notify
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from notification_gateway.channels import RetryableDeliveryError
+from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.keys import CHANNELS, DELIVERY_METRICS
+from notification_gateway.policy import RetryPolicy
+from tests.notification_gateway.conftest import ORDERS, notify, notify_body
 
 
 async def test_openapi_lists_exactly_the_routes_served(client):
@@ -21,19 +29,51 @@ async def test_openapi_lists_exactly_the_routes_served(client):
     assert spec["paths"]["/notify"]["post"]["responses"]["202"]["links"]["ReadNotification"]
 
 
-async def test_metrics_show_notifications_latency_and_queue_depth(client):
-    await notify(client)
+def _samples(text: str) -> dict[tuple[str, frozenset], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
-    text = await (await client.get("/metrics")).text()
 
-    for name in (
-        "notifications_total",
-        "notification_delivery_seconds",
-        "provider_request_seconds",
-        "notification_queue_depth",
-        'http_requests_total{method="POST",route="/notify",status="202"} 1.0',
-    ):
-        assert name in text
+async def test_metrics_count_deliveries_attempts_latency_and_queue_depth(client, pigeon):
+    pigeon.channel.script = [RetryableDeliveryError("provider answered 503", provider_status=503)]
+    await notify(
+        client, notify_body(recipient={"id": "u_b", "name": "B", "loft": "loft-7"}, channel="pigeon")
+    )
+    now = [datetime.now(UTC) + timedelta(seconds=1)]
+    async with aiohttp.ClientSession() as session:
+        worker = DeliveryWorker(
+            channels=client.app[CHANNELS],
+            session=session,
+            policy=RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=1),
+            metrics=client.app[DELIVERY_METRICS],
+            concurrency=1,
+            lease_seconds=30,
+            poll_seconds=1,
+            clock=lambda: now[0],
+        )
+        await worker.before_claim()
+        queued = _samples(await (await client.get("/metrics")).text())
+        for _ in range(2):  # a retryable failure, then, once its backoff has passed, the delivery
+            for notification in await worker.claim(1):
+                await worker.deliver(notification)
+            now[0] += timedelta(seconds=2)
+
+    counted = _samples(await (await client.get("/metrics")).text())
+
+    on_pigeon = frozenset({("channel", "pigeon")})
+    assert queued[("notification_queue_depth", frozenset())] == 1
+    assert counted[("delivery_attempts_total", on_pigeon | {("outcome", "retryable")})] == 1
+    assert counted[("delivery_attempts_total", on_pigeon | {("outcome", "delivered")})] == 1
+    assert counted[("notifications_total", on_pigeon | {("status", "delivered")})] == 1
+    assert ("notifications_total", on_pigeon | {("status", "failed")}) not in counted
+    assert counted[("provider_request_seconds_count", on_pigeon)] == 2
+    assert counted[("notification_delivery_seconds_count", on_pigeon)] == 1
+    assert counted[("notification_delivery_seconds_sum", on_pigeon)] > 0
+    notify_202 = frozenset({("method", "POST"), ("route", "/notify"), ("status", "202")})
+    assert counted[("http_requests_total", notify_202)] == 1
 
 
 async def test_logs_never_carry_addresses_or_tokens(client, capsys):

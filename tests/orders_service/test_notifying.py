@@ -14,7 +14,7 @@ async def test_an_order_and_its_notification_are_written_together(client, ada):
     order = await (await place(client, order_body(notification_channel="sms"))).json()
 
     [message] = await OutboxMessage.all()
-    assert message.subject == f"order:{order['id']}"
+    assert message.order_id == order["id"]
     assert message.status == "pending"
     assert message.payload == {
         "recipient": {
@@ -30,10 +30,10 @@ async def test_an_order_and_its_notification_are_written_together(client, ada):
         "callback_url": "http://127.0.0.1:8080/webhooks/notifications",
     }
     assert order["notification"] == {
+        "id": None,
         "requested_channel": "sms",
         "channel": None,
         "status": "pending",
-        "gateway_id": None,
     }
 
 
@@ -76,7 +76,7 @@ async def test_a_channel_the_gateway_does_not_have_is_422(client, ada):
 
     assert response.status == 422
     problem = await response.json()
-    assert problem["type"] == "/problems/unknown-channel"
+    assert problem["type"] == "/problems/channel-not-offered"
     assert problem["detail"] == "The gateway has no channel 'fax'. Available: email, sms."
     assert problem["errors"][0]["pointer"] == "#/notification_channel"
     assert await order_count() == 0

@@ -22,10 +22,10 @@ async def test_places_an_order_and_answers_201_with_its_location(client, ada):
     assert order["status"] == "placed"
     assert order["shipping_info"] == SHIPPING
     assert order["notification"] == {
+        "id": None,
         "requested_channel": "sms",
         "channel": None,
         "status": "pending",
-        "gateway_id": None,
     }
     assert order["created_at"].endswith("Z")
     stored = await DNAKitOrder.get(id=order["id"])

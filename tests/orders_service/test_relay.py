@@ -58,17 +58,17 @@ async def test_an_accepted_notification_is_recorded_on_the_order(client, ada, ma
 
     [message] = await OutboxMessage.all()
     assert message.status is OutboxStatus.SENT
-    assert message.gateway_id.startswith("ntf_")
+    assert message.notification_id.startswith("ntf_")
     stored = await DNAKitOrder.get(id=order["id"])
     assert (stored.notification_status, stored.notification_channel, stored.notification_id) == (
         "queued",
         "sms",
-        message.gateway_id,
+        message.notification_id,
     )
     async with (
         aiohttp.ClientSession() as http,
         http.get(
-            f"{gateway_process.url}/notifications/{message.gateway_id}",
+            f"{gateway_process.url}/notifications/{message.notification_id}",
             headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"},
         ) as response,
     ):
@@ -83,12 +83,12 @@ async def test_an_accepted_notification_is_recorded_on_the_order(client, ada, ma
 async def test_sending_twice_makes_one_notification(client, ada, make_relay):
     await place(client)
     await _run_once(make_relay())
-    first = (await OutboxMessage.first()).gateway_id
+    first = (await OutboxMessage.first()).notification_id
     await OutboxMessage.all().update(status=OutboxStatus.PENDING)  # as if the answer had been lost
 
     await _run_once(make_relay())
 
-    assert (await OutboxMessage.first()).gateway_id == first
+    assert (await OutboxMessage.first()).notification_id == first
 
 
 async def test_while_the_gateway_is_unreachable_the_row_waits_and_backs_off(client, ada, make_relay):

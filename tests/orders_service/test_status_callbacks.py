@@ -41,7 +41,7 @@ def callback(
 @pytest.fixture
 async def placed(client, ada) -> tuple[dict, OutboxMessage]:
     order = await (await place(client)).json()
-    return order, await OutboxMessage.get(subject=f"order:{order['id']}")
+    return order, await OutboxMessage.get(order_id=order["id"])
 
 
 async def _post(client, body: str, headers: dict):

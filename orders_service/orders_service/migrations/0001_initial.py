@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
 from orders_service.ids import new_order_id, new_user_id
-from orders_service.lifecycle import NotificationStatus, OrderStatus, SequencingType
+from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, SequencingType
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
                 ('requested_channel', fields.CharField(null=True, max_length=32)),
                 ('notification_channel', fields.CharField(null=True, max_length=32)),
                 ('notification_id', fields.CharField(null=True, max_length=64)),
-                ('notification_status', fields.CharEnumField(default=NotificationStatus.PENDING, description='PENDING: pending\nQUEUED: queued\nDELIVERED: delivered\nFAILED: failed', enum_type=NotificationStatus, max_length=16)),
+                ('notification_status', fields.CharEnumField(default=OrderNotificationStatus.PENDING, description='PENDING: pending\nQUEUED: queued\nDELIVERED: delivered\nFAILED: failed', enum_type=OrderNotificationStatus, max_length=16)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
