@@ -13,7 +13,7 @@ from apikit.database import migrate
 from apikit.logs import configure_logging
 from apikit.settings import load_settings
 from notification_gateway.app import create_app
-from notification_gateway.channels import ChannelConfigurationError
+from notification_gateway.contract import ChannelConfigurationError
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.routing import RoutingFileError
 from notification_gateway.settings import GatewaySettings

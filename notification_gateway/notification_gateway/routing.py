@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from apikit.errors import DomainError
-from notification_gateway.channels import Recipient, RecipientUnreachable
+from notification_gateway.contract import Recipient, RecipientUnreachable
 from notification_gateway.plugins import ChannelRegistry
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from notification_gateway.channels import Recipient
+from notification_gateway import Recipient
 from notification_gateway.plugins import load_channels
 from notification_gateway.routing import RoutingFileError, RoutingRules, UnknownChannel, Unreachable
 from notification_gateway.settings import DEFAULT_ROUTING_FILE
