@@ -30,6 +30,7 @@ HIDDEN = "***"
 # A value cut short at the end of a text still identifies someone if this long.
 _MIN_CUT_PREFIX = 4
 
+# `contacts` holds every contact point of a person (users in orders, recipients in the gateway).
 _masked_fields: set[str] = set()
 _field_values: re.Pattern[str] | None = None
 _hidden_var: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("hidden_values", default=())
@@ -46,11 +47,16 @@ def mask_fields(names: Iterable[str]) -> None:
         return
     keys = "|".join(re.escape(name) for name in sorted(_masked_fields, key=len, reverse=True))
     # The key, optionally quoted (also backslash-escaped quotes, as in JSON inside a JSON string),
-    # then `:` or `=`, then a quoted value up to the same quote, or a bare word.
+    # then `:` or `=`, then a quoted value up to the same quote, a flat {object}, or a bare word.
     _field_values = re.compile(
         rf"""((?<![\w-])(?:\\*["'])?(?:{keys})(?:\\*["'])?\s*[:=]\s*)"""
-        rf"""(?:(\\*["'])(.*?)\2|([^\s"',}}\]\\]+))"""
+        rf"""(?:(\\*["'])(.*?)\2|(\{{)[^{{}}]*\}}|([^\s"',}}\]\\]+))"""
     )
+
+
+def masked_fields() -> frozenset[str]:
+    """The keys whose values every log line masks."""
+    return frozenset(_masked_fields)
 
 
 @contextmanager
@@ -77,8 +83,13 @@ def redact(text: str, values: Iterable[str]) -> str:
 
 
 def _mask_field(match: re.Match[str]) -> str:
-    quote = match.group(2)
-    return f"{match.group(1)}{quote}{HIDDEN}{quote}" if quote is not None else f"{match.group(1)}{HIDDEN}"
+    key, quote, brace = match.group(1), match.group(2), match.group(4)
+    if quote is not None:
+        return f"{key}{quote}{HIDDEN}{quote}"
+    return f"{key}{{{HIDDEN}}}" if brace else f"{key}{HIDDEN}"
+
+
+mask_fields(["contacts"])
 
 
 def mask(text: str) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import logging
+
 import pytest
 
+from apikit.logs import JsonFormatter, MaskingFilter
 from notification_gateway import (
     Channel,
     Message,
@@ -105,3 +109,19 @@ async def notify(client, body: dict | None = None, headers: dict | None = None):
     return await client.post(
         "/notify", json=notify_body() if body is None else body, headers={**ORDERS, **(headers or {})}
     )
+
+
+@pytest.fixture
+def logs():
+    """Every log line as the gateway writes it (masked JSON lines), at DEBUG, SQL included."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(MaskingFilter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)
