@@ -83,6 +83,13 @@ class ChannelRegistry:
         return sorted(self._by_name)
 
 
+def parse_allow_list(value: str | None) -> frozenset[str] | None:
+    """`GATEWAY_PLUGINS`: entry-point names to load, comma-separated; None (unset) loads every plugin."""
+    if value is None:
+        return None
+    return frozenset(name.strip() for name in value.split(",") if name.strip())
+
+
 def _version(plugin: object, default: str) -> str:
     return str(getattr(plugin, "__version__", default))
 

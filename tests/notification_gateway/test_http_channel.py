@@ -1,4 +1,4 @@
-"""The gateway's side of `HttpChannel`, tested once for every plugin: settings, the call, the answer, redaction.
+"""The gateway's side of `HttpChannel`, tested once for all plugins: settings, call, answer, redaction.
 
 Providers are real HTTP servers on 127.0.0.1 (the conformance kit's stand-in, or
 a socket that misbehaves); nothing is patched.
@@ -340,5 +340,5 @@ def test_a_required_url_without_a_default_is_named(chat_env):
     class NoDefault(ChatChannel):
         default_url = None
 
-    with pytest.raises(ChannelConfigurationError, match="^CHAT_API_URL is not set"):
+    with pytest.raises(ChannelConfigurationError, match=r"^CHAT_API_URL is not set"):
         NoDefault()
