@@ -75,7 +75,10 @@ def uv(uv: str, *args: str) -> None:
 
 
 def make_venv(directory: Path, *distributions: str) -> Path:
-    """A fresh environment in `directory` with these local distributions (paths from the repo root)."""
+    """A fresh environment in `directory` with these local distributions (from the repo root, or absolute).
+
+    A distribution may name extras: `notification_gateway[testing]`.
+    """
     uv_path = find_uv()
     python = directory / "bin" / "python"
     uv(uv_path, "venv", "--quiet", "--python", sys.executable, str(directory))
@@ -86,6 +89,6 @@ def make_venv(directory: Path, *distributions: str) -> Path:
         "--quiet",
         "--python",
         str(python),
-        *(f"./{path}" for path in distributions),
+        *(str(REPO / path) for path in distributions),
     )
     return python
