@@ -33,6 +33,7 @@ import json
 import logging
 import re
 import secrets
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -90,10 +91,11 @@ class ProviderRequest:
 class Provider:
     """A local HTTP server standing in for the provider: records requests, gives the scripted answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, announce: Callable[[str], None] | None = None) -> None:
         self.requests: list[ProviderRequest] = []
         self.answer = Answer()
         self.server: TestServer | None = None
+        self._announce = announce
 
     @property
     def url(self) -> str:
@@ -104,6 +106,8 @@ class Provider:
         body = await request.read()
         recorded = ProviderRequest(request.method, request.raw_path, dict(request.headers), body)
         self.requests.append(recorded)
+        if self._announce is not None:
+            self._announce(recorded.text())
         answer = self.answer
         payload = answer.body
         if answer.echo:
@@ -358,3 +362,20 @@ class ChannelConformance:
             _assert_hidden(outcome.error.reason, hidden, "the error's reason")
             _assert_hidden(repr(outcome.error), hidden, "the error")
         _assert_hidden(outcome.logs, hidden, "a log line")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m notification_gateway.testing [PORT]`: a stand-in provider accepting and printing all.
+
+    For trying a new plugin in a running gateway before its provider is at hand.
+    """
+    port = int((argv if argv is not None else sys.argv[1:] or ["9000"])[0])
+    provider = Provider(announce=lambda text: print(text, end="\n\n", flush=True))
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", provider._handle)
+    print(f"a stand-in provider on http://127.0.0.1:{port}/ answers 200 to everything", flush=True)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
