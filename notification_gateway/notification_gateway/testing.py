@@ -278,9 +278,16 @@ class ChannelConformance:
 
     @pytest.mark.asyncio
     async def test_unusable_addresses_are_refused_without_a_request_or_a_quote(
-        self, channel: Channel, message: Message, recipient: Recipient, provider: Provider
+        self,
+        channel: Channel,
+        message: Message,
+        recipient: Recipient,
+        provider: Provider,
+        request: pytest.FixtureRequest,
     ) -> None:
-        unusable = getattr(self, "unusable_addresses", ())
+        unusable = type(self).unusable_addresses
+        if not isinstance(unusable, tuple | list):  # a version 1 kit's fixture
+            unusable = request.getfixturevalue("unusable_addresses")
         for value in unusable:
             contacts = {**recipient.contacts, channel.recipient_field: value}
             bad = replace(message, recipient=replace(recipient, contacts=contacts))

@@ -92,3 +92,58 @@ def test_each_broken_rule_fails_exactly_its_kit_tests_and_a_sound_channel_passes
 
     assert failed == BROKEN
     assert kit_run.parseoutcomes()["passed"] > 0
+
+
+VERSION_1 = """
+import pytest
+from notification_gateway.channels import Channel, Recipient, RecipientUnreachable, deliver_http
+from notification_gateway.testing import ChannelConformance
+
+
+class OldChat(Channel):
+    name = "oldchat"
+    recipient_field = "chat_handle"
+
+    def __init__(self, *, url, token, timeout_seconds):
+        self.url, self.token, self.timeout_seconds = url, token, timeout_seconds
+
+    def check_address(self, value):
+        if not value.strip().startswith("@"):
+            raise RecipientUnreachable("not a handle")
+        return value.strip()
+
+    async def send(self, message, session):
+        handle = self.address_of(message.recipient)
+        return await deliver_http(
+            session,
+            self.url,
+            timeout_seconds=self.timeout_seconds,
+            headers={"Authorization": f"Bearer {self.token}"},
+            json_body={"to": handle, "text": message.text},
+        )
+
+
+class TestOldChat(ChannelConformance):
+    @pytest.fixture
+    def make_channel(self):
+        return OldChat
+
+    @pytest.fixture
+    def recipient(self):
+        return Recipient(id="u_1", name="Ada", contacts={"chat_handle": "@ada"})
+
+    @pytest.fixture
+    def unusable_addresses(self):
+        return ("", "ada")
+"""
+
+
+def test_a_kit_subclass_written_for_version_1_still_runs_and_passes(pytester):
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_old_channel=VERSION_1)
+
+    result = pytester.runpytest("-p", "no:cacheprovider", "-q", "-W", "error")
+
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0, result.stdout.str()[-3000:]
+    assert outcomes["passed"] >= 15
