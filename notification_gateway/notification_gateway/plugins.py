@@ -9,6 +9,7 @@ tests can load exactly the plugins they mean to. `inspect_plugins` reports what
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import pluggy
 from apikit.logs import mask_fields
 from notification_gateway import channels as version_1
 from notification_gateway import hookspecs
-from notification_gateway.contract import Channel, ChannelConfigurationError
+from notification_gateway.contract import CHANNEL_NAME_PATTERN, Channel, ChannelConfigurationError
 from notification_gateway.http_channel import HttpChannel
 
 ENTRY_POINT_GROUP = "notification_gateway.channels"
@@ -185,6 +186,11 @@ def load_channels(
     warned: set[str] = set()
 
     def add(report: PluginReport, channel: Channel) -> None:
+        if not re.match(CHANNEL_NAME_PATTERN, str(getattr(channel, "name", ""))):
+            raise ChannelConfigurationError(
+                f"plugin {report.name!r} registers a channel named {getattr(channel, 'name', None)!r}; "
+                "names are lower-case letters, digits, '-' and '_', starting with a letter"
+            )
         if channel.name in installed:
             first = installed[channel.name].plugin
             raise ChannelConfigurationError(

@@ -94,6 +94,16 @@ def test_a_registered_channel_class_is_built_from_its_settings(monkeypatch):
         load_channels(frozenset(), [("chat", ChatPlugin())])
 
 
+def test_a_channel_name_callers_could_not_use_stops_the_gateway():
+    plugin = PigeonPlugin()
+    plugin.channel.name = "Carrier Pigeon"
+
+    with pytest.raises(
+        ChannelConfigurationError, match="plugin 'birds' registers a channel named 'Carrier Pigeon'"
+    ):
+        load_channels(frozenset(), [("birds", plugin)])
+
+
 def test_installed_channels_contact_fields_are_masked_in_logs():
     load_channels(frozenset(), [("pigeon", PigeonPlugin())])
 
