@@ -2,7 +2,10 @@
 
 Every record is one JSON object on stderr. A filter masks e-mail addresses,
 phone numbers and bearer tokens in the message and its arguments, so a careless
-log call cannot leak them.
+log call cannot leak them. Two more things are masked because no pattern can
+recognise them: the values of contact fields registered with `mask_fields`
+(a push topic looks like any word, but not under its key, even inside the JSON
+a database driver logs), and the values a task is handling, named with `hiding`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,13 +26,79 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{6,13}|0\d{7,10})(\d{2})(?!\w)")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _SECRET_KEYS = re.compile(r"(?i)((?:token|secret|password|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+")
+HIDDEN = "***"
+# A value cut short at the end of a text still identifies someone if this long.
+_MIN_CUT_PREFIX = 4
+
+# `contacts` holds every contact point of a person (users in orders, recipients in the gateway).
+_masked_fields: set[str] = set()
+_field_values: re.Pattern[str] | None = None
+_hidden_var: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("hidden_values", default=())
 
 # Attributes every LogRecord has; anything else was passed through `extra=`.
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
+def mask_fields(names: Iterable[str]) -> None:
+    """Also mask the value under each of these keys (`"push_topic": "..."`, `push_topic=...`), anywhere."""
+    global _field_values
+    _masked_fields.update(name for name in names if name)
+    if not _masked_fields:
+        return
+    keys = "|".join(re.escape(name) for name in sorted(_masked_fields, key=len, reverse=True))
+    # The key, optionally quoted (also backslash-escaped quotes, as in JSON inside a JSON string),
+    # then `:` or `=`, then a quoted value up to the same quote, a flat {object}, or a bare word.
+    _field_values = re.compile(
+        rf"""((?<![\w-])(?:\\*["'])?(?:{keys})(?:\\*["'])?\s*[:=]\s*)"""
+        rf"""(?:(\\*["'])(.*?)\2|(\{{)[^{{}}]*\}}|([^\s"',}}\]\\]+))"""
+    )
+
+
+def masked_fields() -> frozenset[str]:
+    """The keys whose values every log line masks."""
+    return frozenset(_masked_fields)
+
+
+@contextmanager
+def hiding(values: Iterable[str]) -> Iterator[None]:
+    """Within the block (this task and what it awaits), mask these exact values in every log line."""
+    found = tuple(sorted({value for value in values if value}, key=len, reverse=True))
+    token = _hidden_var.set(_hidden_var.get() + found)
+    try:
+        yield
+    finally:
+        _hidden_var.reset(token)
+
+
+def redact(text: str, values: Iterable[str]) -> str:
+    """`text` without any of `values` (any case), also where a length limit cut one short at the end."""
+    for value in sorted({value for value in values if value}, key=len, reverse=True):
+        text = re.sub(re.escape(value), HIDDEN, text, flags=re.IGNORECASE)
+        lowered = text.lower()
+        for size in range(len(value) - 1, _MIN_CUT_PREFIX - 1, -1):
+            if lowered.endswith(value[:size].lower()):
+                text = text[:-size] + HIDDEN
+                break
+    return text
+
+
+def _mask_field(match: re.Match[str]) -> str:
+    key, quote, brace = match.group(1), match.group(2), match.group(4)
+    if quote is not None:
+        return f"{key}{quote}{HIDDEN}{quote}"
+    return f"{key}{{{HIDDEN}}}" if brace else f"{key}{HIDDEN}"
+
+
+mask_fields(["contacts"])
+
+
 def mask(text: str) -> str:
-    """Hide e-mail addresses, phone numbers and tokens, keeping enough to debug."""
+    """Hide e-mail addresses, phone numbers, tokens and registered contact fields, keeping enough to debug."""
+    hidden = _hidden_var.get()
+    if hidden:
+        text = redact(text, hidden)
+    if _field_values is not None:
+        text = _field_values.sub(_mask_field, text)
     text = _BEARER.sub(r"\1***", text)
     text = _SECRET_KEYS.sub(r"\1***", text)
     text = _EMAIL.sub(r"\1***@\2", text)

@@ -1,5 +1,30 @@
-"""Notification gateway: routes each notification to a channel plugin and delivers it, once."""
+"""Notification gateway: routes each notification to a channel plugin and delivers it, once.
 
+Everything a channel plugin needs is importable from here; see `plugins/README.md`.
+"""
+
+from notification_gateway.contract import (
+    Channel,
+    ChannelConfigurationError,
+    Message,
+    PermanentDeliveryError,
+    Receipt,
+    Recipient,
+    RecipientUnreachable,
+    RetryableDeliveryError,
+)
 from notification_gateway.hookspecs import hookimpl
+from notification_gateway.http_channel import HttpChannel
 
-__all__ = ["hookimpl"]
+__all__ = [
+    "Channel",
+    "ChannelConfigurationError",
+    "HttpChannel",
+    "Message",
+    "PermanentDeliveryError",
+    "Receipt",
+    "Recipient",
+    "RecipientUnreachable",
+    "RetryableDeliveryError",
+    "hookimpl",
+]

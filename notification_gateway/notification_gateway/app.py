@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 
 import aiohttp
@@ -38,6 +39,8 @@ from notification_gateway.policy import RetryPolicy
 from notification_gateway.recipient_caps import RecipientCapReached, parse_caps
 from notification_gateway.routes import ENDPOINTS
 from notification_gateway.settings import GatewaySettings
+
+log = logging.getLogger("notification_gateway")
 
 VERSION = "0.1.0"
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -153,6 +156,8 @@ def create_app(
     app[SETTINGS] = settings
     app[CHANNELS] = load_channels(settings.allowed_plugins(), extra_plugins)
     app[ROUTING] = routing.RoutingRules.load(settings.routing_file)
+    for problem in app[ROUTING].problems(app[CHANNELS]):
+        log.warning(problem)
     app[IDEMPOTENCY] = IdempotencyStore(IdempotencyRecord)
     app[RECIPIENT_CAPS] = parse_caps(settings.recipient_limits)
     app[CALLBACK_POLICY] = CallbackPolicy(settings.allowed_callback_origins(), settings.signing_secrets())

@@ -20,7 +20,7 @@ import aiohttp
 from apikit.database import is_database_unavailable, transaction
 from apikit.queue import QueueWorker, WorkerOptions
 from notification_gateway.callbacks import owe_callback
-from notification_gateway.channels import (
+from notification_gateway.contract import (
     Message,
     PermanentDeliveryError,
     Recipient,
@@ -30,6 +30,7 @@ from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.policy import RetryPolicy, next_state
+from notification_gateway.sending import send
 from notification_gateway.status import AttemptOutcome, NotificationStatus
 
 log = logging.getLogger("notification_gateway.delivery")
@@ -96,7 +97,7 @@ class DeliveryWorker(QueueWorker[Notification]):
             if channel is None:
                 raise PermanentDeliveryError(f"channel {notification.channel!r} is not installed here")
             async with asyncio.timeout(self.lease_seconds * 0.8):  # never outlive the lease
-                receipt = await channel.send(_message(notification), self.session)
+                receipt = await send(channel, _message(notification), self.session)
             outcome, provider_status = AttemptOutcome.DELIVERED, receipt.provider_status
         except RetryableDeliveryError as exc:
             outcome, provider_status, retry_after, error = (

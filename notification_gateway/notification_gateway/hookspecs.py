@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 from pluggy import HookimplMarker, HookspecMarker
 
 if TYPE_CHECKING:
-    from notification_gateway.channels import Channel
+    from notification_gateway.contract import Channel
 
 hookspec = HookspecMarker("notification_gateway")
 hookimpl = HookimplMarker("notification_gateway")
 
 
 @hookspec
-def register_channels(register: Callable[[Channel], None]) -> None:
-    """Call `register(channel)` once for each channel this plugin provides."""
+def register_channels(register: Callable[[type[Channel] | Channel], None]) -> None:
+    """Call `register(MyChannel)` once for each channel class; the gateway builds it from its settings."""

@@ -11,7 +11,7 @@ from tortoise.query_utils import Prefetch
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
 from notification_gateway.callbacks import CallbackPolicy
-from notification_gateway.channels import Recipient
+from notification_gateway.contract import Recipient
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.recipient_caps import RecipientCap, address_key, check_cap

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from apikit.errors import DomainError
-from notification_gateway.channels import Recipient, RecipientUnreachable
+from notification_gateway.contract import Recipient, RecipientUnreachable
 from notification_gateway.plugins import ChannelRegistry
 
 
@@ -25,26 +35,79 @@ class RoutingFileError(Exception):
     """The rules file is not valid; the gateway refuses to start and says where."""
 
 
-@dataclass(frozen=True)
-class Rule:
+def _one_or_more(value: Any) -> Any:
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return value
+    raise ValueError("must be a string or a list of strings")
+
+
+When = dict[str, Annotated[StrictStr | list[StrictStr], BeforeValidator(_one_or_more)]]
+
+
+class Rule(BaseModel):
     """Send to `channel` when every `when` key matches the attributes (a list means one of)."""
 
-    name: str
-    channel: str
-    when: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: StrictStr | None = None
+    channel: StrictStr
+    when: When = Field(default_factory=dict)
 
     def matches(self, attributes: Mapping[str, str]) -> bool:
         for key, expected in self.when.items():
             actual = attributes.get(key)
             if actual is None or (
-                actual not in expected if isinstance(expected, tuple) else actual != expected
+                actual not in expected if isinstance(expected, list) else actual != expected
             ):
                 return False
         return True
 
+    def values(self, key: str) -> list[str]:
+        expected = self.when[key]
+        return expected if isinstance(expected, list) else [expected]
+
     def to_dict(self) -> dict[str, Any]:
-        when = {k: list(v) if isinstance(v, tuple) else v for k, v in self.when.items()}
-        return {"name": self.name, "when": when, "channel": self.channel}
+        return {"name": self.name, "when": dict(self.when), "channel": self.channel}
+
+
+class RoutingFile(BaseModel):
+    """The rules file. `attributes` declares the values callers send, so a misspelt rule cannot pass."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fallback: list[StrictStr] = Field(default_factory=list)
+    attributes: dict[str, list[StrictStr]] | None = None
+    rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rules_use_values_callers_send(self) -> RoutingFile:
+        if self.attributes is None:
+            return self
+        for index, rule in enumerate(self.rules, 1):
+            for key in rule.when:
+                known = self.attributes.get(key)
+                if known is None:
+                    raise ValueError(f"rule {index} matches on {key!r}, which [attributes] does not declare")
+                for value in rule.values(key):
+                    if value not in known:
+                        raise ValueError(
+                            f"rule {index} matches {key} = {value!r}, which callers never send "
+                            f"(declared in [attributes]: {', '.join(known)})"
+                        )
+        return self
+
+
+def _where(error: Mapping[str, Any]) -> str:
+    """`rule 2, when.kit_type: ...` from a pydantic error, one line."""
+    location = list(error["loc"])
+    parts = []
+    if location[:1] == ["rules"] and len(location) > 1 and isinstance(location[1], int):
+        parts.append(f"rule {location[1] + 1}")
+        location = location[2:]
+    if location:
+        parts.append(".".join(str(part) for part in location))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return ", ".join(parts) + f": {message}" if parts else message
 
 
 @dataclass(frozen=True)
@@ -62,20 +125,43 @@ class RoutingRules:
     fallback: Sequence[str]
     source: str
 
+    attributes: Mapping[str, Sequence[str]] | None = None
+
     @classmethod
     def load(cls, path: Path) -> RoutingRules:
         try:
-            document = tomllib.loads(path.read_text())
-            rules = [_rule(entry, index) for index, entry in enumerate(document.get("rules", []))]
-            fallback = document.get("fallback", [])
-            if not isinstance(fallback, list) or not all(isinstance(name, str) for name in fallback):
-                raise ValueError("`fallback` must be a list of channel names")
-            unknown = set(document) - {"rules", "fallback"}
-            if unknown:
-                raise ValueError(f"unknown keys {sorted(unknown)}")
-        except (OSError, tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
+            parsed = RoutingFile.model_validate(tomllib.loads(path.read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
             raise RoutingFileError(f"{path}: {exc}") from None
-        return cls(rules=tuple(rules), fallback=tuple(fallback), source=str(path))
+        except ValidationError as exc:
+            raise RoutingFileError(f"{path}: {_where(exc.errors()[0])}") from None
+        rules = tuple(
+            rule if rule.name else rule.model_copy(update={"name": f"rule {index}"})
+            for index, rule in enumerate(parsed.rules, 1)
+        )
+        return cls(
+            rules=rules, fallback=tuple(parsed.fallback), source=str(path), attributes=parsed.attributes
+        )
+
+    def problems(self, channels: ChannelRegistry) -> list[str]:
+        """What makes a rule never apply with these channels installed, one line each, for start-up."""
+        found = [
+            f"routing rule {rule.name!r} names channel {rule.channel!r}, which is not installed: "
+            "it never matches"
+            for rule in self.rules
+            if channels.get(rule.channel) is None
+        ]
+        found += [
+            f"routing fallback {name!r} is not an installed channel: it is never used"
+            for name in self.fallback
+            if channels.get(name) is None
+        ]
+        if self.attributes is None and any(rule.when for rule in self.rules):
+            found.append(
+                f"{self.source} declares no [attributes], so a rule matching a value callers never "
+                "send would go unnoticed"
+            )
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {"rules": [rule.to_dict() for rule in self.rules], "fallback": list(self.fallback)}
@@ -125,23 +211,3 @@ def _reaches(channels: ChannelRegistry, name: str, recipient: Recipient) -> bool
     except RecipientUnreachable:
         return False
     return True
-
-
-def _rule(entry: Any, index: int) -> Rule:
-    if not isinstance(entry, dict) or not isinstance(entry.get("channel"), str):
-        raise ValueError(f"rule {index + 1} needs a `channel`")
-    when = entry.get("when", {})
-    if not isinstance(when, dict):
-        raise ValueError(f"rule {index + 1}: `when` must be a table")
-    parsed: dict[str, str | tuple[str, ...]] = {}
-    for key, value in when.items():
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            parsed[key] = tuple(value)
-        elif isinstance(value, str):
-            parsed[key] = value
-        else:
-            raise ValueError(f"rule {index + 1}: `when.{key}` must be a string or a list of strings")
-    extra = set(entry) - {"name", "when", "channel"}
-    if extra:
-        raise ValueError(f"rule {index + 1}: unknown keys {sorted(extra)}")
-    return Rule(name=str(entry.get("name", f"rule {index + 1}")), channel=entry["channel"], when=parsed)

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
+from notification_gateway.plugins import parse_allow_list
 from notification_gateway.recipient_caps import parse_caps
 
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development default, refused in production
@@ -117,6 +118,4 @@ class GatewaySettings(BaseSettings):
 
     def allowed_plugins(self) -> frozenset[str] | None:
         """Entry-point names to load; None loads every installed plugin."""
-        if self.plugins is None:
-            return None
-        return frozenset(name.strip() for name in self.plugins.split(",") if name.strip())
+        return parse_allow_list(self.plugins)

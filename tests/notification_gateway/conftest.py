@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import logging
+
 import pytest
 
-from notification_gateway.app import create_app
-from notification_gateway.channels import (
+from apikit.logs import JsonFormatter, MaskingFilter
+from notification_gateway import (
     Channel,
     Message,
     PermanentDeliveryError,
     Receipt,
     RetryableDeliveryError,
+    hookimpl,
 )
+from notification_gateway.app import create_app
 from notification_gateway.db import gateway_tortoise_config
-from notification_gateway.hookspecs import hookimpl
 from notification_gateway.settings import GatewaySettings
 
 ORDERS_TOKEN = "orders-caller-token-0123456789abcdef"
@@ -42,7 +46,6 @@ class PigeonChannel(Channel):
         self.script: list[Exception | None] = []
 
     async def send(self, message, session) -> Receipt:
-        self.address_of(message.recipient)
         outcome = self.script.pop(0) if self.script else None
         if outcome is not None:
             raise outcome
@@ -106,3 +109,19 @@ async def notify(client, body: dict | None = None, headers: dict | None = None):
     return await client.post(
         "/notify", json=notify_body() if body is None else body, headers={**ORDERS, **(headers or {})}
     )
+
+
+@pytest.fixture
+def logs():
+    """Every log line as the gateway writes it (masked JSON lines), at DEBUG, SQL included."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(MaskingFilter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)

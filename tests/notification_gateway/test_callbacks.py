@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
+from notification_gateway import PermanentDeliveryError
 from notification_gateway.app import create_app
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
-from notification_gateway.channels import PermanentDeliveryError
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import Callback, Notification

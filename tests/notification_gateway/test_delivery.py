@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from notification_gateway.channels import PermanentDeliveryError, RetryableDeliveryError
+from notification_gateway import PermanentDeliveryError, RetryableDeliveryError
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import DeliveryAttempt, Notification

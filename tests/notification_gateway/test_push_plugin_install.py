@@ -8,84 +8,22 @@ virtual environment, since the workspace's own has every plugin installed.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.processes import ServiceProcess, free_port
+from tests.processes import free_port
+from tests.venvs import VenvService, find_uv, uv
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-REPO = Path(__file__).parents[2]
 BASE_DISTRIBUTIONS = ("apikit", "notification_gateway", "plugins/email", "plugins/sms")
 PUSH_DISTRIBUTION = "plugins/push"
-UV_TIMEOUT_SECONDS = 300
 AUTH = {"Authorization": "Bearer dev-gateway-token"}
 # Nothing listens on the discard port: the gateway must start, never deliver.
 UNUSED = "http://127.0.0.1:9"
-# Passed through from the test's environment; a developer's GATEWAY_*, PYTHONPATH or VIRTUAL_ENV is not.
-_KEPT_VARIABLES = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL")
-
-
-@dataclass
-class VenvService(ServiceProcess):
-    """A `ServiceProcess` run by another environment's interpreter, with a minimal environment."""
-
-    python: Path = field(kw_only=True)
-
-    def _environment(self) -> dict[str, str]:
-        return {key: os.environ[key] for key in _KEPT_VARIABLES if key in os.environ} | self.env
-
-    def run(self, command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(self.python), "-m", self.module, command],
-            env=self._environment(),
-            cwd=self.log_path.parent,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-
-    def start(self, *, timeout: float = 60.0) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(self.python), "-m", self.module, "serve"],
-                env=self._environment(),
-                cwd=self.log_path.parent,  # not the repo root: nothing may come from the source tree
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        self.wait_healthy(timeout)
-
-
-def _find_uv() -> str:
-    bundled = REPO / ".tools/bin/uv"
-    found = shutil.which("uv") or (str(bundled) if bundled.is_file() else None)
-    if found is None:
-        pytest.fail(f"this test needs uv to build a virtual environment: not on PATH, nor at {bundled}")
-    return found
-
-
-def _uv(uv: str, *args: str) -> None:
-    environment = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    result = subprocess.run(
-        [uv, *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=UV_TIMEOUT_SECONDS,
-        check=False,
-    )
-    assert result.returncode == 0, f"uv {' '.join(args)} failed:\n{result.stderr[-3000:]}"
 
 
 def _channels(python: Path, env: dict[str, str], log_path: Path) -> dict[str, dict]:
@@ -106,12 +44,12 @@ def _channels(python: Path, env: dict[str, str], log_path: Path) -> dict[str, di
 
 
 def test_installing_the_push_plugin_adds_the_channel_and_uninstalling_removes_it(tmp_path: Path) -> None:
-    uv = _find_uv()
+    uv_path = find_uv()
     venv = tmp_path / "venv"
     python = venv / "bin" / "python"
-    _uv(uv, "venv", "--quiet", "--python", sys.executable, str(venv))
-    _uv(
-        uv,
+    uv(uv_path, "venv", "--quiet", "--python", sys.executable, str(venv))
+    uv(
+        uv_path,
         "pip",
         "install",
         "--quiet",
@@ -135,12 +73,12 @@ def test_installing_the_push_plugin_adds_the_channel_and_uninstalling_removes_it
     before = _channels(python, env, tmp_path / "gateway-before.log")
     assert set(before) == {"email", "sms"}
 
-    _uv(uv, "pip", "install", "--quiet", "--python", str(python), f"./{PUSH_DISTRIBUTION}")
+    uv(uv_path, "pip", "install", "--quiet", "--python", str(python), f"./{PUSH_DISTRIBUTION}")
     installed = _channels(python, env, tmp_path / "gateway-installed.log")
     assert set(installed) == {"email", "push", "sms"}
     assert installed["push"]["recipient_field"] == "push_topic"
     assert installed["push"]["plugin"] == "push"
 
-    _uv(uv, "pip", "uninstall", "--quiet", "--python", str(python), "notification-gateway-push")
+    uv(uv_path, "pip", "uninstall", "--quiet", "--python", str(python), "notification-gateway-push")
     after = _channels(python, env, tmp_path / "gateway-after.log")
     assert set(after) == {"email", "sms"}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
-from notification_gateway.channels import Recipient
+from notification_gateway import Recipient
+from notification_gateway.app import create_app
 from notification_gateway.plugins import load_channels
 from notification_gateway.routing import RoutingFileError, RoutingRules, UnknownChannel, Unreachable
 from notification_gateway.settings import DEFAULT_ROUTING_FILE
+from orders_service.lifecycle import SequencingType
 from tests.notification_gateway.conftest import PigeonPlugin
 
 RULES = RoutingRules.load(DEFAULT_ROUTING_FILE)
@@ -74,10 +77,38 @@ def test_a_list_in_when_means_one_of(tmp_path, channels):
         rules.resolve(explicit=None, attributes={"kit_type": "c"}, recipient=BOTH, channels=channels)
 
 
-def test_a_rule_naming_a_missing_channel_is_skipped_for_the_fallback(tmp_path, channels):
-    rules = _rules(tmp_path, 'fallback = ["email"]\n[[rules]]\nchannel = "fax"\n')
+def test_a_rule_naming_a_missing_channel_is_skipped_for_the_fallback_and_named_at_start(tmp_path, channels):
+    rules = _rules(tmp_path, 'fallback = ["email", "telex"]\n[[rules]]\nname = "faxes"\nchannel = "fax"\n')
 
     assert rules.resolve(explicit=None, attributes={}, recipient=BOTH, channels=channels).channel == "email"
+    assert rules.problems(channels) == [
+        "routing rule 'faxes' names channel 'fax', which is not installed: it never matches",
+        "routing fallback 'telex' is not an installed channel: it is never used",
+    ]
+
+
+def test_rules_matching_attributes_without_declared_values_are_named_at_start(tmp_path, channels):
+    rules = _rules(tmp_path, '[[rules]]\nchannel = "sms"\nwhen = { kit_type = "wes" }\n')
+
+    (problem,) = rules.problems(channels)
+    assert problem.endswith(
+        "declares no [attributes], so a rule matching a value callers never send would go unnoticed"
+    )
+
+
+def test_the_shipped_rules_are_sound_and_declare_exactly_the_kits_the_orders_service_sells(channels):
+    assert RULES.problems(channels) == []
+    assert RULES.attributes == {"kit_type": [kit.value for kit in SequencingType]}
+
+
+async def test_start_up_warns_once_per_problem(aiohttp_client, gateway_settings, tmp_path, caplog):
+    path = tmp_path / "routing.toml"
+    path.write_text('fallback = ["email"]\n[[rules]]\nname = "faxes"\nchannel = "fax"\n')
+
+    create_app(gateway_settings.model_copy(update={"routing_file": path}))
+
+    warned = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warned == ["routing rule 'faxes' names channel 'fax', which is not installed: it never matches"]
 
 
 def _rules(tmp_path: Path, text: str) -> RoutingRules:
@@ -89,13 +120,22 @@ def _rules(tmp_path: Path, text: str) -> RoutingRules:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[[rules]]\nwhen = {}\n", "rule 1 needs a `channel`"),
-        ('[[rules]]\nchannel = "sms"\nwhen = "x"\n', "`when` must be a table"),
-        ('[[rules]]\nchannel = "sms"\nwhen = { kit = 3 }\n', "`when.kit` must be a string"),
-        ('[[rules]]\nchannel = "sms"\npriority = 1\n', "unknown keys ['priority']"),
-        ('fallback = "email"\n', "`fallback` must be a list"),
-        ("colour = 1\n", "unknown keys ['colour']"),
+        ("[[rules]]\nwhen = {}\n", "rule 1, channel: Field required"),
+        ('[[rules]]\nchannel = "sms"\nwhen = "x"\n', "rule 1, when: Input should be a valid dictionary"),
+        ('[[rules]]\nchannel = "sms"\nwhen = { kit = 3 }\n', "rule 1, when.kit: must be a string or a list"),
+        ('[[rules]]\nchannel = "sms"\npriority = 1\n', "rule 1, priority: Extra inputs are not permitted"),
+        ('fallback = "email"\n', "fallback: Input should be a valid list"),
+        ("colour = 1\n", "colour: Extra inputs are not permitted"),
         ("[[rules]\n", "Expected"),
+        (
+            '[attributes]\nkit_type = ["wgs", "wes"]\n'
+            '[[rules]]\nchannel = "sms"\nwhen = { kit_type = "wxs" }\n',
+            "rule 1 matches kit_type = 'wxs', which callers never send (declared in [attributes]: wgs, wes)",
+        ),
+        (
+            '[attributes]\nkit_type = ["wes"]\n[[rules]]\nchannel = "sms"\nwhen = { kit = ["wes"] }\n',
+            "rule 1 matches on 'kit', which [attributes] does not declare",
+        ),
     ],
 )
 def test_a_broken_rules_file_is_refused_with_where_and_why(tmp_path, text, message):

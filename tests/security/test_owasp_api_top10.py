@@ -25,8 +25,9 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.slow
 
 PHONE = "+447451277972"
+TOPIC = "ada-kit-updates-7f3a9c2e"  # as good as a password on ntfy; no pattern recognises it
 SECRETS = [ADMIN_TOKEN, CALLER_TOKEN, SECRET, "dev-email-token", "dev-sms-token"]
-PERSONAL = [PHONE, "07451277972", "7451277972", "ada@example.com", "grace@example.com"]
+PERSONAL = [PHONE, "07451277972", "7451277972", "ada@example.com", "grace@example.com", TOPIC]
 
 
 @pytest.fixture
@@ -74,7 +75,18 @@ async def test_nothing_secret_or_personal_reaches_logs_or_error_bodies(http, noi
         headers={"Authorization": f"Bearer {CALLER_TOKEN}"},
     ) as response:
         bodies.append(await response.text())
+    async with http.post(
+        f"{system.gateway.url}/notify",
+        json={
+            "recipient": {"id": "u_ada", "name": "Ada", "push_topic": TOPIC},
+            "message": "Your kit has shipped.",
+            "channel": "push",
+        },
+        headers={"Authorization": f"Bearer {CALLER_TOKEN}"},
+    ) as response:
+        assert response.status == 202
     await wait_until(lambda: _sms_count(provider, 1), "the order's SMS")
+    await wait_until(lambda: _count(provider, "push", 1), "the push notification")
 
     system.stop()
     logs = system.orders.log_path.read_text() + system.gateway.log_path.read_text()
@@ -88,7 +100,11 @@ async def test_nothing_secret_or_personal_reaches_logs_or_error_bodies(http, noi
 
 
 async def _sms_count(provider, expected: int) -> bool:
-    return len(await provider.messages("sms")) >= expected
+    return await _count(provider, "sms", expected)
+
+
+async def _count(provider, channel: str, expected: int) -> bool:
+    return len(await provider.messages(channel)) >= expected
 
 
 async def test_api4_unrestricted_resource_consumption(http, noisy_system):

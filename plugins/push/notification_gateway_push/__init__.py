@@ -1,19 +1,44 @@
-"""The push channel plugin: registers one `PushChannel` configured from the environment."""
+"""The push channel: one POST per message to an ntfy-compatible publish API, `{PUSH_API_URL}/{topic}`."""
 
-from __future__ import annotations
+import re
+from urllib.parse import quote
 
-from collections.abc import Callable
+from notification_gateway import HttpChannel, Message, hookimpl
+from notification_gateway_push.title import title_header
 
-from notification_gateway.channels import Channel
-from notification_gateway.hookspecs import hookimpl
-from notification_gateway_push.channel import PushChannel
-from notification_gateway_push.settings import load_settings
+_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-__all__ = ["PushChannel", "register_channels"]
+
+class PushChannel(HttpChannel):
+    """Publishes the message text to the recipient's ntfy topic; the title goes in the `Title` header.
+
+    No default URL, so patients' notifications never reach a public ntfy server by accident; the token
+    is optional because a self-hosted ntfy may allow anonymous publishing.
+    """
+
+    name = "push"
+    recipient_field = "push_topic"
+    env_prefix = "PUSH"
+    token_required = False
+    description = "Push notifications through an ntfy-compatible publish API."
+
+    def check_address(self, value: str) -> str:
+        """The topic as given, if ntfy would accept it as a topic name."""
+        if not _TOPIC.fullmatch(value):
+            raise ValueError("not an ntfy topic name")
+        return value
+
+    def provider_url(self, message: Message) -> str:
+        """`{base}/{topic}`, with the topic quoted as one path segment whatever it holds."""
+        return f"{str(self.settings.api_url).rstrip('/')}/{quote(message.address, safe='')}"
+
+    def build_request(self, message: Message) -> tuple[bytes, dict]:
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if message.title and message.title.strip():
+            headers["Title"] = title_header(message.title.strip())
+        return message.text.encode("utf-8", errors="replace"), headers
 
 
 @hookimpl
-def register_channels(register: Callable[[Channel], None]) -> None:
-    """Fails with ChannelConfigurationError when a setting is missing, so the gateway refuses to start."""
-    settings = load_settings()
-    register(PushChannel(url=settings.url, token=settings.token, timeout_seconds=settings.timeout_seconds))
+def register_channels(register):
+    register(PushChannel)

@@ -1,49 +1,28 @@
-"""The push channel's request, topic checks, title encoding, redaction, settings and plugin hook."""
+"""The push channel's request, topic checks, title encoding, settings and plugin hook."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import secrets
 from email.header import decode_header
 
-import aiohttp
-import pluggy
 import pytest
-from aioresponses import aioresponses
-from yarl import URL
 
 import notification_gateway_push
-from notification_gateway import hookspecs
-from notification_gateway.channels import (
-    Channel,
-    ChannelConfigurationError,
-    Message,
-    PermanentDeliveryError,
-    Recipient,
-    RecipientUnreachable,
-    RetryableDeliveryError,
-)
-from notification_gateway.testing import StubResponse
-from notification_gateway_push.channel import PushChannel
-from notification_gateway_push.redaction import without_topic
-from notification_gateway_push.settings import load_settings
+from notification_gateway import ChannelConfigurationError, Message, Recipient, RecipientUnreachable
+from notification_gateway.plugins import load_channels
+from notification_gateway.testing import deliver, provider_server
+from notification_gateway_push import PushChannel
 from notification_gateway_push.title import title_header
 
-BASE_URL = "https://ntfy.provider.invalid"
 TOPIC = "kit-orders-u1-7f3a9c2e"
-TOPIC_URL = f"{BASE_URL}/{TOPIC}"
 TEXT = "Hi Ada, your kit has shipped. Ünïcödé ✓"
+TOKEN = "push-test-token-0123456789"
 
 
 @pytest.fixture
-def token() -> str:
-    return f"tk_{secrets.token_hex(8)}"
-
-
-@pytest.fixture
-def channel(token: str) -> PushChannel:
-    return PushChannel(url=BASE_URL, token=token, timeout_seconds=3.5)
+def channel(monkeypatch) -> PushChannel:
+    monkeypatch.setenv("PUSH_API_URL", "https://ntfy.provider.invalid")
+    return PushChannel()
 
 
 def _message(topic: str = TOPIC, title: str | None = None) -> Message:
@@ -51,117 +30,63 @@ def _message(topic: str = TOPIC, title: str | None = None) -> Message:
     return Message(notification_id="n_1", recipient=recipient, text=TEXT, title=title)
 
 
-async def _send(channel: PushChannel, message: Message, url: str = TOPIC_URL, **answer) -> tuple:
-    """Send once against a stubbed provider; (receipt, the one request's keyword arguments)."""
-    answer = answer or {"status": 200, "payload": {"id": "Xy12ab", "event": "message", "topic": TOPIC}}
-    with aioresponses() as mocked:
-        mocked.post(url, response_class=StubResponse, **answer)
-        async with aiohttp.ClientSession() as session:
-            receipt = await channel.send(message, session)
-    assert list(mocked.requests) == [("POST", URL(url))]
-    (call,) = mocked.requests[("POST", URL(url))]
-    return receipt, call.kwargs
+async def _published(message: Message, *, token: str | None = TOKEN, path: str = ""):
+    """The one request the provider got for `message`, with the channel's base URL ending in `path`."""
+    async with provider_server() as provider:
+        channel = provider.channel(PushChannel, token=token)
+        channel.settings = channel.settings.model_copy(update={"api_url": provider.url + path})
+        await deliver(channel, message)
+    (request,) = provider.requests
+    return request
 
 
-async def test_sends_exactly_the_publish_request(channel: PushChannel, token: str) -> None:
-    receipt, request = await _send(channel, _message(f"  {TOPIC} ", title="Your DNA kit"))
+async def test_sends_exactly_the_publish_request() -> None:
+    request = await _published(_message(f"  {TOPIC} ", title="Your DNA kit"))
 
-    assert receipt.provider_status == 200
-    assert receipt.provider_reference == "Xy12ab"
-    assert request["headers"] == {
-        "Content-Type": "text/plain; charset=utf-8",
-        "Title": "Your DNA kit",
-        "Authorization": f"Bearer {token}",
-    }
-    assert request["data"] == TEXT.encode("utf-8")
-    assert request["json"] is None
-    assert request["timeout"].total == 3.5
-    assert request["allow_redirects"] is False
+    assert (request.method, request.path) == ("POST", f"/provider/send/{TOPIC}")
+    assert request.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert request.headers["Title"] == "Your DNA kit"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.body == TEXT.encode("utf-8")
 
 
 async def test_no_title_and_no_token_send_neither_header() -> None:
-    channel = PushChannel(url=BASE_URL, token=None, timeout_seconds=10)
-    _, request = await _send(channel, _message(title=None))
-    assert request["headers"] == {"Content-Type": "text/plain; charset=utf-8"}
+    request = await _published(_message(title=None), token=None)
+    assert "Title" not in request.headers
+    assert "Authorization" not in request.headers
 
 
-async def test_blank_title_sends_no_title_header(channel: PushChannel) -> None:
-    _, request = await _send(channel, _message(title="   "))
-    assert "Title" not in request["headers"]
+async def test_blank_title_sends_no_title_header() -> None:
+    request = await _published(_message(title="   "))
+    assert "Title" not in request.headers
 
 
-@pytest.mark.parametrize(
-    ("base_url", "url"),
-    [
-        ("https://ntfy.provider.invalid/", TOPIC_URL),
-        ("https://ntfy.provider.invalid//", TOPIC_URL),
-        ("http://sandbox.invalid:8082/push/", f"http://sandbox.invalid:8082/push/{TOPIC}"),
-    ],
-)
-async def test_trailing_slash_is_dropped_from_the_base_url(base_url: str, url: str) -> None:
-    channel = PushChannel(url=base_url, token=None, timeout_seconds=10)
-    await _send(channel, _message(), url=url)
+@pytest.mark.parametrize("path", ["/", "//"])
+async def test_trailing_slashes_are_dropped_from_the_base_url(path: str) -> None:
+    request = await _published(_message(), path=path)
+    assert request.path == f"/provider/send/{TOPIC}"
 
 
 def test_topic_is_quoted_as_one_path_segment(channel: PushChannel) -> None:
     # check_address already refuses these; the URL builder does not rely on it.
-    assert channel.topic_url("../admin?x=1#y") == f"{BASE_URL}/..%2Fadmin%3Fx%3D1%23y"
-
-
-async def test_accepted_answer_does_not_keep_the_topic(channel: PushChannel) -> None:
-    answer = {"id": "Xy12ab", "time": 1, "event": "message", "topic": TOPIC, "message": "Hi"}
-    receipt, _ = await _send(channel, _message(), status=200, body=json.dumps(answer))
-    assert receipt.detail is not None
-    assert '"topic": "***"' in receipt.detail
-    assert TOPIC not in repr(receipt)
-
-
-@pytest.mark.parametrize(("status", "error"), [(400, PermanentDeliveryError), (503, RetryableDeliveryError)])
-async def test_errors_do_not_keep_the_topic(
-    channel: PushChannel, status: int, error: type[Exception]
-) -> None:
-    body = json.dumps({"error": f"topic {TOPIC} is over its quota"})
-    headers = {"Retry-After": "3"}
-    with pytest.raises(error) as caught:
-        await _send(channel, _message(), status=status, body=body, headers=headers)
-    assert TOPIC not in str(caught.value)
-    assert "topic *** is over its quota" in caught.value.reason
-    assert caught.value.provider_status == status
-    assert caught.value.__cause__ is None
-    assert caught.value.__suppress_context__
-    if status == 503:
-        assert caught.value.retry_after == 3
-
-
-def test_a_topic_cut_short_at_the_end_is_hidden_too() -> None:
-    assert without_topic(f"sent to {TOPIC[:9]}", TOPIC) == "sent to ***"
-    assert without_topic("sent to kit", TOPIC) == "sent to kit"  # too short to tell from text
-
-
-def test_metadata(channel: PushChannel) -> None:
-    assert channel.name == "push"
-    assert channel.recipient_field == "push_topic"
+    message = Message("n_1", Recipient("u_1", "Ada"), "hi", address="../admin?x=1#y")
+    assert channel.provider_url(message) == "https://ntfy.provider.invalid/..%2Fadmin%3Fx%3D1%23y"
 
 
 @pytest.mark.parametrize("value", ["a", "Kit_Orders-42", " padded ", "x" * 64])
 def test_check_address_accepts_topic_names(channel: PushChannel, value: str) -> None:
-    assert channel.check_address(value) == value.strip()
+    assert channel.address_of(Recipient("u_1", "Ada", {"push_topic": value})) == value.strip()
 
 
 @pytest.mark.parametrize(
-    "value", ["", "orders/ada", "../admin", "ada.orders", "orders ada", "bestellung-für-ada", "x" * 65]
+    "value",
+    ["orders/ada", "../admin", "ada.orders", "orders ada", "bestellung-für-ada", "x" * 65, "orders\n\n-ada"],
 )
-def test_check_address_refuses_without_quoting(channel: PushChannel, value: str) -> None:
+def test_an_invalid_topic_is_unreachable_without_quoting_it(channel: PushChannel, value: str) -> None:
     with pytest.raises(RecipientUnreachable) as caught:
-        channel.check_address(value)
+        channel.address_of(Recipient("u_1", "Ada", {"push_topic": value}))
     assert "push_topic" in caught.value.reason
-    if value:
-        assert value not in str(caught.value)
-
-
-def test_check_address_refuses_a_trailing_newline(channel: PushChannel) -> None:
-    with pytest.raises(RecipientUnreachable):
-        channel.check_address("orders\n\n-ada")
+    assert value not in str(caught.value)
 
 
 # The title header.
@@ -199,75 +124,25 @@ def test_other_titles_are_rfc_2047_encoded_words(title: str) -> None:
     assert all(_decoded(word) for word in words), "each word holds whole characters"
 
 
-async def test_non_ascii_title_goes_out_encoded(channel: PushChannel) -> None:
-    _, request = await _send(channel, _message(title="Ergebnisse für Ada 🧬"))
-    assert request["headers"]["Title"] == "=?UTF-8?B?RXJnZWJuaXNzZSBmw7xyIEFkYSDwn6es?="
+async def test_non_ascii_title_goes_out_encoded() -> None:
+    request = await _published(_message(title="Ergebnisse für Ada 🧬"))
+    assert request.headers["Title"] == "=?UTF-8?B?RXJnZWJuaXNzZSBmw7xyIEFkYSDwn6es?="
 
 
-# Settings.
+# Settings and the hook.
 
 
-def test_settings_url_required_token_optional() -> None:
-    settings = load_settings({"PUSH_API_URL": "https://ntfy.example.org/"})
-    assert (settings.url, settings.token, settings.timeout_seconds) == ("https://ntfy.example.org/", None, 10)
-
-
-def test_settings_from_environment(token: str) -> None:
-    url = "http://sandbox:8082/push"
-    settings = load_settings({"PUSH_API_URL": url, "PUSH_API_TOKEN": token, "PUSH_TIMEOUT_SECONDS": "2.5"})
-    assert (settings.url, settings.token, settings.timeout_seconds) == (url, token, 2.5)
-    assert token not in repr(settings)
-
-
-@pytest.mark.parametrize(
-    ("overrides", "variable"),
-    [
-        ({"PUSH_API_URL": None}, "PUSH_API_URL"),
-        ({"PUSH_API_URL": "  "}, "PUSH_API_URL"),
-        ({"PUSH_API_URL": "ntfy.example.org"}, "PUSH_API_URL"),
-        ({"PUSH_API_URL": "ftp://ntfy.example.org"}, "PUSH_API_URL"),
-        ({"PUSH_TIMEOUT_SECONDS": "soon"}, "PUSH_TIMEOUT_SECONDS"),
-        ({"PUSH_TIMEOUT_SECONDS": "0"}, "PUSH_TIMEOUT_SECONDS"),
-        ({"PUSH_TIMEOUT_SECONDS": "-1"}, "PUSH_TIMEOUT_SECONDS"),
-        ({"PUSH_TIMEOUT_SECONDS": "nan"}, "PUSH_TIMEOUT_SECONDS"),
-    ],
-)
-def test_bad_settings_name_the_variable(token: str, overrides: dict[str, str | None], variable: str) -> None:
-    env = {"PUSH_API_URL": BASE_URL, "PUSH_API_TOKEN": token, **overrides}
-    with pytest.raises(ChannelConfigurationError) as caught:
-        load_settings({key: value for key, value in env.items() if value is not None})
-    assert variable in str(caught.value)
-    assert token not in str(caught.value)
-
-
-# The plugin hook.
-
-
-def _registered() -> list[Channel]:
-    manager = pluggy.PluginManager("notification_gateway")
-    manager.add_hookspecs(hookspecs)
-    manager.register(notification_gateway_push)
-    channels: list[Channel] = []
-    manager.hook.register_channels(register=channels.append)
-    return channels
-
-
-def test_hook_registers_one_push_channel(monkeypatch: pytest.MonkeyPatch, token: str) -> None:
-    monkeypatch.setenv("PUSH_API_URL", f"{BASE_URL}/")
-    monkeypatch.setenv("PUSH_API_TOKEN", token)
-    monkeypatch.setenv("PUSH_TIMEOUT_SECONDS", "4")
-    (channel,) = _registered()
-    assert isinstance(channel, PushChannel)
-    assert channel.name == "push"
-    assert (channel.url, channel.timeout_seconds) == (BASE_URL, 4)
-
-
-def test_hook_refuses_to_start_without_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_url_is_required_and_the_token_optional(monkeypatch) -> None:
+    monkeypatch.delenv("PUSH_API_TOKEN", raising=False)
     monkeypatch.delenv("PUSH_API_URL", raising=False)
     with pytest.raises(ChannelConfigurationError, match="PUSH_API_URL"):
-        _registered()
+        PushChannel()
+    monkeypatch.setenv("PUSH_API_URL", "https://ntfy.example.org/")
+    assert PushChannel().credentials() == ()
 
 
-def test_entry_point_names_the_plugin_module() -> None:
+def test_the_entry_point_registers_the_channel(monkeypatch) -> None:
+    monkeypatch.setenv("PUSH_API_URL", "https://ntfy.example.org/")
     (entry_point,) = importlib.metadata.entry_points(group="notification_gateway.channels", name="push")
     assert entry_point.load() is notification_gateway_push
+    assert isinstance(load_channels(frozenset({"push"})).get("push"), PushChannel)

@@ -1,0 +1,248 @@
+"""`HttpChannel`: the common case, an HTTP provider with a bearer token, the gateway making the call.
+
+A plugin declares its channel (`name`, `recipient_field`, `check_address`) and
+the provider request (`build_request`); the gateway reads its settings, makes
+the one request within the timeout, sorts the answer into a receipt or a
+retryable or permanent error, and cuts the token and the address out of
+everything it keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import abstractmethod
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from apikit.logs import mask, redact
+from notification_gateway.contract import (
+    Channel,
+    ChannelConfigurationError,
+    Message,
+    PermanentDeliveryError,
+    Receipt,
+    RetryableDeliveryError,
+)
+
+MAX_PROVIDER_BODY_BYTES = 64 * 1024
+MAX_DETAIL_CHARS = 200
+DEFAULT_TIMEOUT_SECONDS = 10.0
+_REFERENCE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class ProviderSettings(BaseSettings):
+    """`<PREFIX>_API_URL`, `_API_TOKEN` and `_TIMEOUT_SECONDS`; see `HttpChannel.env_prefix`."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+
+    api_url: str | None = None
+    api_token: SecretStr | None = None
+    timeout_seconds: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0, allow_inf_nan=False)
+
+    @field_validator("api_url", "api_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not _is_http_url(value):
+            raise ValueError("must be an http(s) URL with a host")
+        return value
+
+    @classmethod
+    def variables(cls, prefix: str) -> list[str]:
+        """The environment variables these settings are read from."""
+        return [f"{prefix}_{name.upper()}" for name in cls.model_fields]
+
+    @classmethod
+    def load(
+        cls,
+        prefix: str,
+        *,
+        default_url: str | None,
+        token_required: bool,
+        environ: Mapping[str, str] | None = None,
+    ) -> ProviderSettings:
+        """Read and check; ChannelConfigurationError names the variable at fault and never its value.
+
+        `environ`, if given, replaces the process environment.
+        """
+        values: dict[str, Any] = {}
+        if environ is not None:
+            for name, field in cls.model_fields.items():
+                value = environ.get(f"{prefix}_{name.upper()}", "")
+                values[name] = value if value.strip() else field.default
+        try:
+            settings = cls(_env_prefix=f"{prefix}_", **values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            variable = f"{prefix}_{str(error['loc'][0]).upper()}"
+            message = error["msg"].removeprefix("Value error, ")
+            raise ChannelConfigurationError(f"{variable}: {message}") from None
+        url = settings.api_url or default_url
+        if url is None:
+            raise ChannelConfigurationError(
+                f"{prefix}_API_URL is not set: the channel needs its provider's URL"
+            )
+        if settings.api_token is None and token_required:
+            raise ChannelConfigurationError(f"{prefix}_API_TOKEN is not set: the channel needs its API token")
+        return settings.model_copy(update={"api_url": url})
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+class HttpChannel(Channel):
+    """A channel whose provider takes one HTTP POST per message, with `Authorization: Bearer <token>`.
+
+    Declare `name`, `recipient_field` and `check_address`, and write `build_request`.
+    Settings come from `<env_prefix>_API_URL`, `_API_TOKEN` and `_TIMEOUT_SECONDS`
+    (`env_prefix` defaults to the name in capitals); `default_url` is used when
+    the URL is unset, and `token_required = False` makes the token optional.
+    """
+
+    env_prefix: ClassVar[str | None] = None
+    default_url: ClassVar[str | None] = None
+    token_required: ClassVar[bool] = True
+    #: The settings model; a capability that needs more settings extends it.
+    settings_class: ClassVar[type[ProviderSettings]] = ProviderSettings
+
+    def __init__(self, settings: ProviderSettings | None = None) -> None:
+        """From the environment unless `settings` are given (tests give them)."""
+        self.settings = settings if settings is not None else self.load_settings()
+
+    @classmethod
+    def prefix(cls) -> str:
+        return cls.env_prefix or cls.name.upper().replace("-", "_")
+
+    @classmethod
+    def load_settings(cls) -> ProviderSettings:
+        return cls.settings_class.load(
+            cls.prefix(), default_url=cls.default_url, token_required=cls.token_required
+        )
+
+    @abstractmethod
+    def build_request(self, message: Message) -> tuple[Any, Mapping[str, str]]:
+        """The request body (sent as JSON; `bytes` are sent as they are) and headers beyond the token."""
+
+    def provider_url(self, message: Message) -> str:
+        """Where this message goes: the configured URL (a provider with the address in the path overrides)."""
+        return str(self.settings.api_url)
+
+    def credentials(self) -> tuple[str, ...]:
+        token = self.settings.api_token
+        return (token.get_secret_value(),) if token is not None else ()
+
+    async def send(self, message: Message, session: aiohttp.ClientSession) -> Receipt:
+        body, headers = self.build_request(message)
+        auth = {"Authorization": f"Bearer {self.credentials()[0]}"} if self.credentials() else {}
+        return await post_to_provider(
+            session,
+            self.provider_url(message),
+            body=body,
+            headers={**auth, **headers},
+            timeout_seconds=self.settings.timeout_seconds,
+            hidden=(*self.credentials(), *address_forms(message.address)),
+        )
+
+
+def address_forms(address: str) -> tuple[str, ...]:
+    """The address as written, as a URL path segment and as a JSON string holds it."""
+    if not address:
+        return ()
+    return tuple({address, quote(address, safe=""), json.dumps(address)[1:-1]})
+
+
+async def post_to_provider(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    body: Any,
+    headers: Mapping[str, str],
+    timeout_seconds: float,
+    hidden: tuple[str, ...] = (),
+) -> Receipt:
+    """POST once within `timeout_seconds` and classify the answer; `hidden` never reaches the result.
+
+    Network failures are retryable; their reason names the failure's kind only,
+    never the URL or the headers. `hidden` values (token, address) are cut out of
+    the provider's answer before it is summarized, in case the provider echoes them.
+    """
+    payload = {"data": body} if isinstance(body, bytes) else {"json": body}
+    try:
+        async with session.post(
+            url,
+            headers=dict(headers),
+            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+            allow_redirects=False,
+            **payload,
+        ) as response:
+            answer = await response.content.read(MAX_PROVIDER_BODY_BYTES)
+            text = redact(answer.decode("utf-8", errors="replace"), hidden)
+            return classify(response.status, response.headers, text)
+    except TimeoutError:
+        raise RetryableDeliveryError(f"provider did not answer within {timeout_seconds:g}s") from None
+    except aiohttp.ClientError as exc:
+        raise RetryableDeliveryError(f"provider connection failed ({type(exc).__name__})") from None
+
+
+def classify(status: int, headers: Mapping[str, str], text: str) -> Receipt:
+    """A receipt for 2xx; otherwise raise the error the status calls for (408, 429, 5xx retryable)."""
+    reference, detail = _summary(text)
+    if 200 <= status < 300:
+        return Receipt(provider_status=status, provider_reference=reference, detail=detail)
+    reason = f"provider answered {status}" + (f": {detail}" if detail else "")
+    if status in (408, 429) or status >= 500:
+        raise RetryableDeliveryError(
+            reason, provider_status=status, retry_after=parse_retry_after(headers.get("Retry-After"))
+        )
+    raise PermanentDeliveryError(reason, provider_status=status)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+def _summary(text: str) -> tuple[str | None, str | None]:
+    """(provider reference, short masked detail) from an untrusted provider body."""
+    reference = None
+    try:
+        parsed: Any = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        candidate = parsed.get("id") or parsed.get("message_id")
+        if isinstance(candidate, str) and _REFERENCE.match(candidate):
+            reference = candidate
+    # Mask before cutting, so the cut neither splits a secret past the mask nor lets `***` overflow it;
+    # mask only a bounded window, since its patterns backtrack on long runs.
+    window = text[: MAX_DETAIL_CHARS * 5]
+    printable = "".join(char if char.isprintable() else " " for char in window)
+    return reference, (mask(printable)[:MAX_DETAIL_CHARS].strip() or None)
