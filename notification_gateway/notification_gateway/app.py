@@ -16,7 +16,7 @@ from apikit.keys import METRICS_RECORDER
 from apikit.problems import ProblemType
 from apikit.queue import running
 from notification_gateway import notifications, routing, templates
-from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, CallbackSender
+from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.keys import (
@@ -73,12 +73,6 @@ DOMAIN_ERRORS = {
         429,
         "Each address may get a limited number of notifications per channel and window "
         "(GATEWAY_RECIPIENT_LIMITS), which stops SMS pumping. Retry after the delay.",
-    ),
-    CallbackRefused: ProblemType(
-        "callback-refused",
-        "This callback URL cannot be used",
-        422,
-        "Callbacks go only to configured origins, for callers with a signing secret.",
     ),
     notifications.NotRetryable: ProblemType(
         "not-retryable",

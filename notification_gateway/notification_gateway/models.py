@@ -35,6 +35,9 @@ class Notification(Model):
     lease_owner = fields.CharField(max_length=64, null=True)
     lease_expires_at = DatetimeField(null=True)
     callback_url = fields.CharField(max_length=2048, null=True)
+    callback_refusal = fields.CharField(
+        max_length=300, null=True, description="Why the callback asked for will not be sent."
+    )
     reference = fields.CharField(max_length=100, null=True, description="The own reference of the caller.")
     address_key = fields.CharField(
         max_length=40, null=True, description="Hash of channel and address, for caps."

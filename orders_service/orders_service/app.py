@@ -17,6 +17,7 @@ from apikit.problems import ProblemType
 from apikit.queue import running
 from orders_service import notifications, orders, users
 from orders_service.db import orders_tortoise_config
+from orders_service.gateway_errors import GatewayTokenRefused
 from orders_service.keys import HTTP_SESSION, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
 from orders_service.models import IdempotencyRecord
 from orders_service.notifications import ChannelDirectory, NotificationService
@@ -58,6 +59,13 @@ DOMAIN_ERRORS = {
         "The notification gateway cannot be reached",
         503,
         "A named channel cannot be checked right now; nothing was written. Retry after the delay.",
+    ),
+    GatewayTokenRefused: ProblemType(
+        "gateway-token-refused",
+        "The gateway refused this service's token",
+        503,
+        "The gateway answered 401 or 403 to this service's token (ORDERS_GATEWAY_TOKEN): a configuration "
+        "error an operator must fix. Nothing was written.",
     ),
 }
 

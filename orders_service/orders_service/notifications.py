@@ -21,6 +21,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.errors import DomainError
 from apikit.logs import request_id_var
+from orders_service.gateway_errors import TOKEN_STATUSES, GatewayTokenRefused
 from orders_service.ids import new_outbox_id
 from orders_service.models import OutboxMessage, User
 
@@ -80,6 +81,10 @@ class ChannelDirectory:
                     self._cached = await self._fetch()
                     self._fetched_at = now
                     return self._cached
+                except GatewayTokenRefused:
+                    # A configuration error, not an outage: never hidden behind a stale list.
+                    self._cached = None
+                    raise
                 except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
                     self._failed_at = time.monotonic()
                     log.warning("cannot list the gateway's channels", extra={"error": type(exc).__name__})
@@ -93,6 +98,8 @@ class ChannelDirectory:
     async def _fetch(self) -> dict[str, ChannelInfo]:
         headers = {"Authorization": f"Bearer {self._token}"}
         async with self._session.get(self._url, headers=headers, timeout=self._timeout) as response:
+            if response.status in TOKEN_STATUSES:
+                raise GatewayTokenRefused(response.status)
             response.raise_for_status()
             listing = await response.json()
         return {

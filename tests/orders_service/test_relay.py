@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -111,7 +112,21 @@ async def test_a_rejected_token_is_retried_not_dropped(client, ada, make_relay):
     await _run_once(make_relay(token="not-the-token"))
 
     message = await OutboxMessage.first()
-    assert (message.status, message.last_error) == (OutboxStatus.PENDING, "gateway answered 401")
+    assert message.status is OutboxStatus.PENDING
+    assert message.last_error == "the gateway refused this service's token (401)"
+
+
+async def test_a_rejected_token_is_logged_once_by_its_name(client, ada, make_relay, caplog):
+    await place(client)
+    await place(client)
+    relay = make_relay(token="not-the-token")
+
+    with caplog.at_level(logging.WARNING, logger="orders_service.relay"):
+        await _run_once(relay)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages.count("the gateway refused this service's token (401)") == 1, messages
+    assert not any("not reached" in m or "unreachable" in m for m in messages), messages
 
 
 async def test_a_notification_the_gateway_refuses_fails_and_the_order_shows_it(client, ada, make_relay):
