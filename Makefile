@@ -11,6 +11,7 @@ RUN := $(UV) run --frozen --no-sync
 # Development defaults for `make run`; any of them can be overridden from the environment.
 # The channel plugins talk to the provider sandbox on :8082, never to a real provider.
 SANDBOX := http://127.0.0.1:8082
+comma := ,
 export APP_ENV ?= development
 export ORDERS_DATABASE_URL ?= sqlite://var/orders.sqlite3
 export GATEWAY_DATABASE_URL ?= sqlite://var/gateway.sqlite3
@@ -19,6 +20,12 @@ export EMAIL_API_TOKEN ?= dev-email-token
 export SMS_API_URL ?= $(SANDBOX)/dev/home-test/sms-delivery-service
 export SMS_API_TOKEN ?= dev-sms-token
 export PUSH_API_URL ?= $(SANDBOX)/push
+# One set of development tokens for every process: the gateway's caller token is also the one the
+# orders service presents, so setting GATEWAY_TOKEN (or ADMIN_TOKEN) alone just works.
+export GATEWAY_TOKEN ?= dev-gateway-token
+export ORDERS_GATEWAY_TOKEN ?= $(firstword $(subst $(comma), ,$(GATEWAY_TOKEN)))
+export ADMIN_TOKEN ?= dev-admin-token
+export SUPPORT_TOKEN ?= dev-support-token
 
 .PHONY: help setup run test test-postgres lint format migrations query-count bench clean
 
@@ -44,8 +51,8 @@ run: setup
 	$(RUN) orders-service seed
 	$(RUN) notification-gateway migrate
 	@echo
-	@echo "  orders API        http://127.0.0.1:8080/docs   token: $${ADMIN_TOKEN:-dev-admin-token}"
-	@echo "  gateway API       http://127.0.0.1:8081/docs   token: $${GATEWAY_TOKEN:-dev-gateway-token}"
+	@echo "  orders API        http://127.0.0.1:8080/docs   token: $${ADMIN_TOKEN}"
+	@echo "  gateway API       http://127.0.0.1:8081/docs   token: $${ORDERS_GATEWAY_TOKEN}"
 	@echo "  provider sandbox  http://127.0.0.1:8082/_sandbox/messages"
 	@echo "  Ctrl-C stops all three."
 	@echo

@@ -10,7 +10,7 @@ from apikit.docs_page import render_docs
 from apikit.endpoints import Endpoint, Response
 from apikit.keys import ENDPOINTS, METRICS_RECORDER, PROBLEM_TYPES, READINESS, SERVICE_INFO
 from apikit.openapi import openapi_document
-from apikit.problems import SERVICE_UNAVAILABLE, Problem
+from apikit.readiness import ReadinessReport, assess
 
 
 class Health(BaseModel):
@@ -30,16 +30,14 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: the database answers within two seconds."""
-    try:
-        await request.config_dict[READINESS]()
-    except Exception:
-        raise Problem.of(
-            SERVICE_UNAVAILABLE,
-            "The database does not answer.",
-            headers={"Retry-After": "5"},
-        ) from None
-    return web.json_response({"status": "ready"})
+    """Ready: each dependency (the database, and what the service adds) with its state and reason.
+
+    503 while a required one fails; a failing optional one is reported and leaves the service ready.
+    """
+    report = await assess(request.config_dict[READINESS])
+    if report.status == "ready":
+        return web.json_response(report.model_dump(mode="json"))
+    return web.json_response(report.model_dump(mode="json"), status=503, headers={"Retry-After": "5"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -86,8 +84,12 @@ OPS_ENDPOINTS = [
         "/readyz",
         readyz,
         "Readiness probe",
-        {200: Response("Ready", Health)},
-        problems=[503],
+        {
+            200: Response("Ready: every required dependency answers", ReadinessReport),
+            503: Response(
+                "Not ready: a required dependency fails", ReadinessReport, headers={"Retry-After": "Seconds"}
+            ),
+        },
         tags=["ops"],
     ),
     Endpoint(

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from apikit.application import new_application
 from apikit.backoff import Backoff
-from apikit.database import database_ctx, ping
+from apikit.database import database_ctx
 from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER
@@ -140,7 +140,6 @@ def create_app(
         realm="notification-gateway",
         tokens=settings.token_registry(),
         max_body_bytes=settings.max_body_bytes,
-        readiness=ping,
         domain_errors=DOMAIN_ERRORS,
         rate_limit=settings.rate_limit,
     )

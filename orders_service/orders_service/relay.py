@@ -25,6 +25,7 @@ from apikit.request_ids import REQUEST_ID_HEADER, new_request_id
 from orders_service.gateway_errors import TOKEN_STATUSES, token_refused
 from orders_service.lifecycle import NotificationStatus, OutboxStatus
 from orders_service.models import DNAKitOrder, OutboxMessage
+from orders_service.relay_metrics import BAD_ANSWER, UNREACHABLE, RelayMetrics, cause_of
 
 log = logging.getLogger("orders_service.relay")
 
@@ -59,6 +60,7 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
         poll_seconds: float,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
+        metrics: RelayMetrics | None = None,
     ) -> None:
         super().__init__(
             OutboxMessage,
@@ -77,6 +79,15 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.backoff = backoff
         self.conditions = ConditionLog(log)
+        self.metrics = metrics
+
+    async def before_claim(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.refresh(self.clock())
+
+    def _count(self, cause: str) -> None:
+        if self.metrics is not None:
+            self.metrics.refusals.labels(cause).inc()
 
     async def process(self, message: OutboxMessage) -> None:
         headers = {
@@ -89,24 +100,31 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
                 self.url, json=message.payload, headers=headers, timeout=self.timeout
             ) as response:
                 body = await response.json(content_type=None) if response.status < 500 else None
+                if response.status != 202:
+                    self._count(cause_of(response.status))
                 if response.status == 202:
                     self.conditions.cleared("token_refused", "the gateway accepts this service's token again")
                     self.conditions.cleared("unreachable", "the gateway is reached again")
+                    self.conditions.cleared("gateway_error", "the gateway accepts notifications again")
                     await self._accepted(message, body)
                 elif response.status in TOKEN_STATUSES:
                     error = token_refused(response.status)
                     self.conditions.raised("token_refused", error, setting="ORDERS_GATEWAY_TOKEN")
                     await self._retry(message, error, _retry_after(response))
                 elif response.status in RETRY_STATUSES or response.status >= 500:
-                    await self._retry(message, f"gateway answered {response.status}", _retry_after(response))
+                    error = f"gateway answered {response.status}"
+                    self.conditions.raised("gateway_error", error, level=logging.WARNING)
+                    await self._retry(message, error, _retry_after(response))
                 else:
                     detail = body.get("detail") if isinstance(body, dict) else None
                     await self._refused(message, f"gateway refused it ({response.status}): {detail or ''}")
         except (aiohttp.ClientError, TimeoutError) as exc:
+            self._count(UNREACHABLE)
             error = f"gateway unreachable ({type(exc).__name__})"
             self.conditions.raised("unreachable", error, level=logging.WARNING)
             await self._retry(message, error, None)
         except (ValueError, KeyError, TypeError) as exc:
+            self._count(BAD_ANSWER)
             await self._retry(message, f"unexpected answer from the gateway ({type(exc).__name__})", None)
 
     async def _accepted(self, message: OutboxMessage, body: dict) -> None:
