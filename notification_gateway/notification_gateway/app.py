@@ -14,6 +14,7 @@ from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER
 from apikit.problems import ProblemType
+from apikit.purge import PurgeMetrics, purging
 from apikit.queue import running
 from notification_gateway import notifications, routing, templates
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
@@ -36,6 +37,7 @@ from notification_gateway.models import IdempotencyRecord
 from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.recipient_caps import RecipientCapReached, parse_caps
+from notification_gateway.retention import gateway_purger
 from notification_gateway.routes import ENDPOINTS
 from notification_gateway.settings import GatewaySettings
 
@@ -128,6 +130,14 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _purge(app: web.Application) -> AsyncIterator[None]:
+    """Delete what the retention settings no longer keep, every few minutes, one replica at a time."""
+    settings = app[SETTINGS]
+    purger = gateway_purger(settings, metrics=PurgeMetrics(app[METRICS_RECORDER].registry))
+    async with purging(purger, settings.purge_interval_seconds):
+        yield
+
+
 def create_app(
     settings: GatewaySettings, *, extra_plugins: Iterable[tuple[str, object]] = ()
 ) -> web.Application:
@@ -155,5 +165,7 @@ def create_app(
     if settings.workers_enabled:
         app.cleanup_ctx.append(_delivery)
         app.cleanup_ctx.append(_callbacks)
+    if settings.purge_enabled:
+        app.cleanup_ctx.append(_purge)
     add_endpoints(app, ENDPOINTS)
     return app

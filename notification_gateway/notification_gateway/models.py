@@ -7,6 +7,7 @@ from tortoise.models import Model
 
 from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
+from apikit.leases import LeaseBase
 from notification_gateway.ids import new_callback_id, new_notification_id
 from notification_gateway.status import AttemptOutcome, CallbackStatus, NotificationStatus
 
@@ -55,6 +56,7 @@ class Notification(Model):
             ("caller", "id"),
             ("caller", "recipient_id"),
             ("address_key", "created_at"),
+            ("status", "finished_at"),
         )
 
 
@@ -99,10 +101,17 @@ class Callback(Model):
 
     class Meta:
         table = "callbacks"
-        indexes = (("status", "next_attempt_at"),)
+        indexes = (("status", "next_attempt_at"), ("notification_id", "status"))
 
 
 class IdempotencyRecord(IdempotencyRecordBase):
     class Meta:
         table = "idempotency_records"
         unique_together = (("principal", "key"),)
+
+
+class Lease(LeaseBase):
+    """Named leases, so one replica at a time runs a job such as the retention purge."""
+
+    class Meta:
+        table = "leases"

@@ -45,6 +45,12 @@ class GatewaySettings(BaseSettings):
     recipient_limits: str = Field("sms=10/hour", alias="GATEWAY_RECIPIENT_LIMITS")
     webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
     callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
+    retention_idempotency_hours: float = Field(24, ge=0, alias="GATEWAY_RETENTION_IDEMPOTENCY_HOURS")
+    retention_delivered_days: float = Field(30, ge=0, alias="GATEWAY_RETENTION_DELIVERED_DAYS")
+    retention_failed_days: float = Field(90, ge=0, alias="GATEWAY_RETENTION_FAILED_DAYS")
+    purge_enabled: bool = Field(True, alias="GATEWAY_PURGE_ENABLED")
+    purge_interval_seconds: float = Field(300, ge=1, le=86400, alias="GATEWAY_PURGE_INTERVAL_SECONDS")
+    purge_batch_size: int = Field(1000, ge=1, le=100_000, alias="GATEWAY_PURGE_BATCH_SIZE")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)

@@ -15,6 +15,7 @@ from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER, READINESS
 from apikit.problems import ProblemType
+from apikit.purge import PurgeMetrics, purging
 from apikit.queue import running
 from orders_service import notifications, orders, users
 from orders_service.db import orders_tortoise_config
@@ -33,6 +34,7 @@ from orders_service.models import IdempotencyRecord
 from orders_service.notifications import ChannelDirectory, NotificationService
 from orders_service.relay import OutboxRelay
 from orders_service.relay_metrics import RelayMetrics
+from orders_service.retention import orders_purger
 from orders_service.routes import ENDPOINTS
 from orders_service.settings import OrdersSettings
 
@@ -133,6 +135,14 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _purge(app: web.Application) -> AsyncIterator[None]:
+    """Delete what the retention settings no longer keep, every few minutes, one replica at a time."""
+    settings = app[SETTINGS]
+    purger = orders_purger(settings, metrics=PurgeMetrics(app[METRICS_RECORDER].registry))
+    async with purging(purger, settings.purge_interval_seconds):
+        yield
+
+
 def create_app(settings: OrdersSettings) -> web.Application:
     app = new_application(
         title="DNA kit orders",
@@ -153,5 +163,7 @@ def create_app(settings: OrdersSettings) -> web.Application:
     app.cleanup_ctx.append(_gateway_client)
     if settings.relay_enabled:
         app.cleanup_ctx.append(_relay)
+    if settings.purge_enabled:
+        app.cleanup_ctx.append(_purge)
     add_endpoints(app, ENDPOINTS)
     return app

@@ -1,4 +1,4 @@
-"""`orders-service serve | migrate | seed`."""
+"""`orders-service serve | migrate | seed | purge [--dry-run]`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from tortoise import Tortoise
 
 from apikit.database import ensure_sqlite_directory, migrate
 from apikit.logs import configure_logging
+from apikit.purge_command import run_purge
 from apikit.settings import Environment, load_settings
 from orders_service.app import create_app, gateway_link
 from orders_service.db import orders_tortoise_config
+from orders_service.retention import orders_purger
 from orders_service.seed import seed_demo_users
 from orders_service.settings import OrdersSettings
 
@@ -53,8 +55,10 @@ async def _check_gateway_link(settings: OrdersSettings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="orders-service", description=__doc__)
-    parser.add_argument("command", choices=["serve", "migrate", "seed"])
-    command = parser.parse_args(argv).command
+    parser.add_argument("command", choices=["serve", "migrate", "seed", "purge"])
+    parser.add_argument("--dry-run", action="store_true", help="purge: count what would go, delete nothing")
+    arguments = parser.parse_args(argv)
+    command = arguments.command
     settings = load_settings(OrdersSettings, "orders-service")
     configure_logging(settings.log_level)
     if command == "migrate":
@@ -62,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
         log.info("migrations applied")
     elif command == "seed":
         asyncio.run(_seed(settings))
+    elif command == "purge":
+        config = orders_tortoise_config(settings.database_url)
+        print(asyncio.run(run_purge(config, orders_purger(settings), dry_run=arguments.dry_run)))
     else:
         if settings.environment is not Environment.DEVELOPMENT:
             asyncio.run(_check_gateway_link(settings))
