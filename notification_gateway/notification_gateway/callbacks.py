@@ -26,6 +26,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from apikit.backoff import Backoff
 from apikit.errors import DomainError
 from apikit.queue import Clock, QueueWorker, utc_now
+from apikit.tracing import current_traceparent
 from notification_gateway.models import Callback, Notification
 from notification_gateway.status import CallbackStatus, NotificationStatus
 
@@ -103,6 +104,7 @@ async def owe_callback(
         url=notification.callback_url,
         payload=payload,
         next_attempt_at=now,
+        traceparent=current_traceparent(),
     )
 
 

@@ -13,6 +13,7 @@ from apikit.database import migrate
 from apikit.logs import configure_logging
 from apikit.purge_command import run_purge
 from apikit.settings import load_settings
+from apikit.tracing import configure_tracing
 from notification_gateway.app import create_app
 from notification_gateway.channels import ChannelConfigurationError
 from notification_gateway.db import gateway_tortoise_config
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         config = gateway_tortoise_config(settings.database_url)
         print(asyncio.run(run_purge(config, gateway_purger(settings), dry_run=arguments.dry_run)))
         return
+    configure_tracing("notification-gateway", settings)
     try:
         app = create_app(settings)
     except (ChannelConfigurationError, RoutingFileError) as exc:

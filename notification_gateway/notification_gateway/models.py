@@ -43,6 +43,7 @@ class Notification(Model):
     address_key = fields.CharField(
         max_length=40, null=True, description="Hash of channel and address, for caps."
     )
+    traceparent = fields.CharField(max_length=55, null=True, description="W3C trace context of its request.")
     created_at = DatetimeField(auto_now_add=True)
     updated_at = DatetimeField(auto_now=True)
     finished_at = DatetimeField(null=True)
@@ -96,6 +97,7 @@ class Callback(Model):
     lease_owner = fields.CharField(max_length=64, null=True)
     lease_expires_at = DatetimeField(null=True)
     last_error = fields.CharField(max_length=300, null=True)
+    traceparent = fields.CharField(max_length=55, null=True, description="W3C trace context of its delivery.")
     created_at = DatetimeField(auto_now_add=True)
     delivered_at = DatetimeField(null=True)
 

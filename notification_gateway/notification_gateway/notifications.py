@@ -12,6 +12,7 @@ from tortoise.query_utils import Prefetch
 from apikit.alerts import ConditionLog
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
+from apikit.tracing import current_traceparent
 from notification_gateway.callbacks import CallbackPolicy, CallbackRefused
 from notification_gateway.channels import Recipient
 from notification_gateway.models import DeliveryAttempt, Notification
@@ -87,6 +88,7 @@ async def accept(
         reference=request.reference,
         callback_url=callback_url,
         callback_refusal=callback_refusal,
+        traceparent=current_traceparent(),
         address_key=key,
     )
 

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
+from apikit.tracing import TracingSettings
 from notification_gateway.recipient_caps import parse_caps
 
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development default, refused in production
@@ -20,7 +21,7 @@ DEFAULT_ROUTING_FILE = Path(__file__).with_name("routing.toml")
 CALLER = "caller"
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(TracingSettings):
     """Every variable is listed in `.env.example` and the README. Channel plugins read their own."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")

@@ -15,6 +15,7 @@ from apikit.database import ensure_sqlite_directory, migrate
 from apikit.logs import configure_logging
 from apikit.purge_command import run_purge
 from apikit.settings import Environment, load_settings
+from apikit.tracing import configure_tracing
 from orders_service.app import create_app, gateway_link
 from orders_service.db import orders_tortoise_config
 from orders_service.retention import orders_purger
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         config = orders_tortoise_config(settings.database_url)
         print(asyncio.run(run_purge(config, orders_purger(settings), dry_run=arguments.dry_run)))
     else:
+        configure_tracing("orders-service", settings)
         if settings.environment is not Environment.DEVELOPMENT:
             asyncio.run(_check_gateway_link(settings))
         log.info("serving", extra={"host": settings.host, "port": settings.port})

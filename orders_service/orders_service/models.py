@@ -72,6 +72,7 @@ class OutboxMessage(Model):
     lease_expires_at = DatetimeField(null=True)
     last_error = fields.CharField(max_length=300, null=True)
     gateway_id = fields.CharField(max_length=64, null=True)
+    traceparent = fields.CharField(max_length=55, null=True, description="W3C trace context of its order.")
     created_at = DatetimeField(auto_now_add=True)
     sent_at = DatetimeField(null=True)
 

@@ -21,6 +21,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.errors import DomainError
 from apikit.logs import request_id_var
+from apikit.tracing import current_traceparent
 from orders_service.gateway_errors import TOKEN_STATUSES, GatewayTokenRefused
 from orders_service.ids import new_outbox_id
 from orders_service.models import OutboxMessage, User
@@ -165,5 +166,6 @@ class NotificationService:
             subject=subject,
             payload=payload,
             request_id=request_id_var.get(),
+            traceparent=current_traceparent(),
             next_attempt_at=datetime.now(UTC),
         )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Self
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
+from apikit.tracing import TracingSettings
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a documented development default, refused in production
 DEV_SUPPORT_TOKEN = "dev-support-token"  # noqa: S105
@@ -18,7 +19,7 @@ DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S
 ADMIN, SUPPORT = "admin", "support"
 
 
-class OrdersSettings(BaseSettings):
+class OrdersSettings(TracingSettings):
     """Every variable is listed in `.env.example` and the README."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")

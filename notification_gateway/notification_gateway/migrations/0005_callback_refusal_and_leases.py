@@ -33,4 +33,14 @@ class Migration(migrations.Migration):
             model_name='Notification',
             index=Index(fields=['status', 'finished_at']),
         ),
+        ops.AddField(
+            model_name='Callback',
+            name='traceparent',
+            field=fields.CharField(null=True, description='W3C trace context of its delivery.', max_length=55),
+        ),
+        ops.AddField(
+            model_name='Notification',
+            name='traceparent',
+            field=fields.CharField(null=True, description='W3C trace context of its request.', max_length=55),
+        ),
     ]

@@ -29,4 +29,9 @@ class Migration(migrations.Migration):
             name='received_at',
             field=DatetimeField(db_index=True, auto_now=False, auto_now_add=True),
         ),
+        ops.AddField(
+            model_name='OutboxMessage',
+            name='traceparent',
+            field=fields.CharField(null=True, description='W3C trace context of its order.', max_length=55),
+        ),
     ]
