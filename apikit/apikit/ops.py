@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from apikit import swagger_ui
 from apikit.docs_page import render_docs
 from apikit.endpoints import Endpoint, Response
 from apikit.keys import ENDPOINTS, METRICS_RECORDER, PROBLEM_TYPES, READINESS, SERVICE_INFO
@@ -61,8 +62,8 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(_document(request))
 
 
-async def docs(request: web.Request) -> web.Response:
-    """Human-readable API reference."""
+async def docs_reference(request: web.Request) -> web.Response:
+    """Human-readable API reference, without scripts."""
     return web.Response(text=render_docs(_document(request)), content_type="text/html")
 
 
@@ -109,7 +110,44 @@ OPS_ENDPOINTS = [
         tags=["ops"],
     ),
     Endpoint(
-        "GET", "/docs", docs, "API reference", {200: Response("HTML", media_type="text/html")}, tags=["ops"]
+        "GET",
+        "/docs",
+        swagger_ui.swagger_page,
+        "Interactive API page",
+        {200: Response("HTML", media_type="text/html")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/docs/reference",
+        docs_reference,
+        "API reference",
+        {200: Response("HTML", media_type="text/html")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/docs/swagger-ui.css",
+        swagger_ui.swagger_css,
+        "API page style sheet",
+        {200: Response("CSS", media_type="text/css")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/docs/swagger-ui.js",
+        swagger_ui.swagger_js,
+        "API page script",
+        {200: Response("JavaScript", media_type="application/javascript")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/docs/init.js",
+        swagger_ui.swagger_init,
+        "API page start-up script",
+        {200: Response("JavaScript", media_type="application/javascript")},
+        tags=["ops"],
     ),
     Endpoint(
         "GET",

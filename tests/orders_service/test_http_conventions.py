@@ -151,9 +151,9 @@ async def test_every_problem_type_raised_is_documented(client):
         assert (await client.get(f"/problems/{slug}")).status == 200, slug
 
 
-async def test_the_docs_page_lists_every_operation(client):
+async def test_the_reference_page_lists_every_operation(client):
     spec = await (await client.get("/openapi.json")).json()
-    response = await client.get("/docs")
+    response = await client.get("/docs/reference")
 
     assert response.status == 200
     assert response.content_type == "text/html"
