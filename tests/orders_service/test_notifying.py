@@ -112,7 +112,7 @@ async def test_a_named_channel_cannot_be_checked_while_the_gateway_is_down(
 
 
 async def test_a_token_the_gateway_refuses_is_named_not_called_unreachable(
-    aiohttp_client, orders_settings, ada
+    aiohttp_client, orders_settings, ada, caplog
 ):
     settings = orders_settings.model_copy(
         update={"gateway_token": SecretStr("not-a-token-the-gateway-knows")}
@@ -129,6 +129,8 @@ async def test_a_token_the_gateway_refuses_is_named_not_called_unreachable(
     assert "ORDERS_GATEWAY_TOKEN" in problem["detail"]
     assert "cannot be reached" not in problem["detail"]
     assert await DNAKitOrder.all().count() == 0
+    logged = [r.getMessage() for r in caplog.records if r.name == "orders_service.notifications"]
+    assert logged == ["the gateway refused this service's token (401)"]
 
 
 @pytest.mark.parametrize("channel", ["email", "sms"])
