@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from apikit.leases import acquire
 from apikit.purge import PurgeMetrics
+from orders_service.app import create_app
 from orders_service.lifecycle import OutboxStatus
 from orders_service.models import DNAKitOrder, IdempotencyRecord, Lease, OutboxMessage, WebhookReceipt
 from orders_service.retention import orders_purger
@@ -155,3 +157,20 @@ def test_the_purge_command(orders_settings, history):
     }
     assert purge()["rows"]["webhook_receipts"] == 2
     assert purge("--dry-run")["rows"]["webhook_receipts"] == 0
+
+
+async def test_the_service_purges_in_the_background(aiohttp_client, orders_settings):
+    settings = orders_settings.model_copy(
+        update={"purge_interval_seconds": 1, "retention_webhook_receipts_days": 0.00001}  # under a second
+    )
+    client = await aiohttp_client(create_app(settings))
+    await WebhookReceipt.create(id="msg_old")
+
+    for _ in range(300):  # a bound, not a timing: the purge runs every second
+        if await WebhookReceipt.all().count() == 0:
+            break
+        await asyncio.sleep(0.1)
+
+    assert await WebhookReceipt.all().count() == 0
+    metrics = await (await client.get("/metrics")).text()
+    assert 'purged_rows_total{table="webhook_receipts"} 1.0' in metrics
