@@ -20,12 +20,13 @@ export EMAIL_API_TOKEN ?= dev-email-token
 export SMS_API_URL ?= $(SANDBOX)/dev/home-test/sms-delivery-service
 export SMS_API_TOKEN ?= dev-sms-token
 export PUSH_API_URL ?= $(SANDBOX)/push
-# One set of development tokens for every process: the gateway's caller token is also the one the
-# orders service presents, so setting GATEWAY_TOKEN (or ADMIN_TOKEN) alone just works.
-export GATEWAY_TOKEN ?= dev-gateway-token
-export ORDERS_GATEWAY_TOKEN ?= $(firstword $(subst $(comma), ,$(GATEWAY_TOKEN)))
-export ADMIN_TOKEN ?= dev-admin-token
-export SUPPORT_TOKEN ?= dev-support-token
+# `make run` hands one set of development tokens to every process it starts: the gateway's caller
+# token is also the one the orders service presents, so setting GATEWAY_TOKEN (or ADMIN_TOKEN)
+# alone just works. Only `make run` gets them; tests set their own.
+RUN_GATEWAY_TOKEN = $(or $(GATEWAY_TOKEN),dev-gateway-token)
+RUN_TOKENS = GATEWAY_TOKEN='$(RUN_GATEWAY_TOKEN)' \
+	ORDERS_GATEWAY_TOKEN='$(or $(ORDERS_GATEWAY_TOKEN),$(firstword $(subst $(comma), ,$(RUN_GATEWAY_TOKEN))))' \
+	ADMIN_TOKEN='$(or $(ADMIN_TOKEN),dev-admin-token)' SUPPORT_TOKEN='$(or $(SUPPORT_TOKEN),dev-support-token)'
 
 .PHONY: help setup run test test-postgres lint format migrations query-count bench clean
 
@@ -51,12 +52,12 @@ run: setup
 	$(RUN) orders-service seed
 	$(RUN) notification-gateway migrate
 	@echo
-	@echo "  orders API        http://127.0.0.1:8080/docs   token: $${ADMIN_TOKEN}"
-	@echo "  gateway API       http://127.0.0.1:8081/docs   token: $${ORDERS_GATEWAY_TOKEN}"
+	@echo "  orders API        http://127.0.0.1:8080/docs   token: $(or $(ADMIN_TOKEN),dev-admin-token)"
+	@echo "  gateway API       http://127.0.0.1:8081/docs   token: $(firstword $(subst $(comma), ,$(RUN_GATEWAY_TOKEN)))"
 	@echo "  provider sandbox  http://127.0.0.1:8082/_sandbox/messages"
 	@echo "  Ctrl-C stops all three."
 	@echo
-	$(RUN) honcho start -f Procfile.dev
+	@$(RUN_TOKENS) $(RUN) honcho start -f Procfile.dev
 
 lint: setup
 	$(RUN) ruff check .
