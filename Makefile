@@ -47,6 +47,8 @@ run: setup
 	@echo "  orders API        http://127.0.0.1:8080/docs   token: $${ADMIN_TOKEN:-dev-admin-token}"
 	@echo "  gateway API       http://127.0.0.1:8081/docs   token: $${GATEWAY_TOKEN:-dev-gateway-token}"
 	@echo "  provider sandbox  http://127.0.0.1:8082/_sandbox/messages"
+	@echo "  console           http://127.0.0.1:8080/console/"
+	@echo "                    admin@example.com / dev-password    support@example.com / dev-password"
 	@echo "  Ctrl-C stops all three."
 	@echo
 	$(RUN) honcho start -f Procfile.dev

@@ -1,9 +1,18 @@
-"""Demo users for development: some reachable by SMS or push, some by e-mail only. Safe to run twice."""
+"""Demo users: some reachable by SMS or push, some by e-mail only; and, in development only, two
+staff accounts with a published password. Safe to run twice."""
 
 from __future__ import annotations
 
 from orders_service.contacts import normalize_email, normalize_phone_number
-from orders_service.models import User
+from orders_service.lifecycle import StaffRole
+from orders_service.models import Staff, User
+from orders_service.staff import add_staff
+
+DEV_STAFF_PASSWORD = "dev-password"  # noqa: S105 - development only; `seed` adds no account elsewhere
+DEV_STAFF = [
+    ("admin@example.com", "Dev Admin", StaffRole.ADMIN),
+    ("support@example.com", "Dev Support", StaffRole.SUPPORT),
+]
 
 DEMO_USERS = [
     {
@@ -74,4 +83,14 @@ async def seed_demo_users(default_region: str) -> int:
             },
         )
         created += was_created
+    return created
+
+
+async def seed_demo_staff() -> int:
+    """The development staff accounts that are missing; return how many were created."""
+    created = 0
+    for email, name, role in DEV_STAFF:
+        if not await Staff.exists(email=email):
+            await add_staff(email=email, name=name, role=role, password=DEV_STAFF_PASSWORD)
+            created += 1
     return created

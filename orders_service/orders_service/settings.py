@@ -45,6 +45,9 @@ class OrdersSettings(BaseSettings):
     relay_retry_base_seconds: float = Field(0.5, gt=0, le=3600, alias="ORDERS_RELAY_RETRY_BASE_SECONDS")
     relay_retry_max_seconds: float = Field(30.0, gt=0, le=86400, alias="ORDERS_RELAY_RETRY_MAX_SECONDS")
     relay_lease_seconds: float = Field(30.0, ge=1, le=3600, alias="ORDERS_RELAY_LEASE_SECONDS")
+    session_idle_seconds: int = Field(1800, ge=60, le=86400, alias="ORDERS_SESSION_IDLE_SECONDS")
+    sign_in_max_failures: int = Field(5, ge=1, le=1000, alias="ORDERS_SIGN_IN_MAX_FAILURES")
+    sign_in_window_seconds: int = Field(900, ge=1, le=86400, alias="ORDERS_SIGN_IN_WINDOW_SECONDS")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
@@ -87,6 +90,11 @@ class OrdersSettings(BaseSettings):
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value()
         return DEV_WEBHOOK_SECRET if self.environment is Environment.DEVELOPMENT else None
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies travel over HTTPS only, except in development on plain-HTTP loopback."""
+        return self.environment is not Environment.DEVELOPMENT
 
     def token_registry(self) -> TokenRegistry:
         """Admins place and change orders; support staff may only read."""
