@@ -15,9 +15,10 @@ from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.problems import ProblemType
 from apikit.queue import running
-from orders_service import notifications, orders, users
+from orders_service import notifications, order_notifications, orders, users
 from orders_service.db import orders_tortoise_config
-from orders_service.keys import HTTP_SESSION, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
+from orders_service.gateway import GatewayClient
+from orders_service.keys import GATEWAY, HTTP_SESSION, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
 from orders_service.models import IdempotencyRecord
 from orders_service.notifications import ChannelDirectory, NotificationService
 from orders_service.relay import OutboxRelay
@@ -35,6 +36,18 @@ DOMAIN_ERRORS = {
     ),
     orders.OrderNotFound: ProblemType("order-not-found", "No such order", 404, "No order has this id."),
     users.UserNotFound: ProblemType("user-not-found", "No such user", 404, "No user has this id."),
+    users.InvalidContact: ProblemType(
+        "invalid-contact",
+        "The e-mail address or phone number cannot be used",
+        422,
+        "The member named by the pointer is not a valid e-mail address or phone number.",
+    ),
+    order_notifications.NotResendable: ProblemType(
+        "not-resendable",
+        "Only a failed notification can be sent again",
+        409,
+        "The notification is still on its way, delivered or cancelled.",
+    ),
     orders.IllegalTransition: ProblemType(
         "illegal-transition",
         "The order cannot move to that status",
@@ -77,6 +90,12 @@ async def _gateway_client(app: web.Application) -> AsyncIterator[None]:
         )
         callback = str(settings.callback_url) if settings.callback_url else None
         app[NOTIFICATIONS] = NotificationService(directory, callback_url=callback)
+        app[GATEWAY] = GatewayClient(
+            session,
+            gateway_url=str(settings.gateway_url),
+            token=settings.gateway_bearer,
+            timeout=settings.gateway_timeout_seconds,
+        )
         yield
 
 

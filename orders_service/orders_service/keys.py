@@ -7,6 +7,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from apikit.idempotency import IdempotencyStore
+from orders_service.gateway import GatewayClient
 from orders_service.notifications import NotificationService
 from orders_service.relay import OutboxRelay
 from orders_service.settings import OrdersSettings
@@ -17,3 +18,4 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 NOTIFICATIONS = web.AppKey("notifications", NotificationService)
 RELAY = web.AppKey("relay", OutboxRelay)
 WEBHOOK = web.AppKey("webhook", Webhook | None)
+GATEWAY = web.AppKey("gateway", GatewayClient)

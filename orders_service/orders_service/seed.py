@@ -3,7 +3,7 @@ staff accounts with a published password. Safe to run twice."""
 
 from __future__ import annotations
 
-from orders_service.contacts import normalize_email, normalize_phone_number
+from orders_service.contacts import normalize_email, normalize_phone_number, search_text
 from orders_service.lifecycle import StaffRole
 from orders_service.models import Staff, User
 from orders_service.staff import add_staff
@@ -71,13 +71,17 @@ async def seed_demo_users(default_region: str) -> int:
     """Create the demo users that are missing; return how many were created."""
     created = 0
     for entry in DEMO_USERS:
-        phone = entry["phone_number"]
+        email = normalize_email(entry["email"])
+        phone = (
+            normalize_phone_number(entry["phone_number"], default_region) if entry["phone_number"] else None
+        )
         _, was_created = await User.get_or_create(
             id=entry["id"],
             defaults={
                 "name": entry["name"],
-                "email": normalize_email(entry["email"]),
-                "phone_number": normalize_phone_number(phone, default_region) if phone else None,
+                "email": email,
+                "phone_number": phone,
+                "search_text": search_text(entry["name"], email, phone),
                 "address": entry["address"],
                 "contacts": entry.get("contacts", {}),
             },

@@ -68,7 +68,7 @@ async def apply(webhook_id: str, callback: StatusCallback) -> bool:
                 else None
             )
             order_id = order_id_of(message.subject) if message else None
-            if order_id is not None:
+            if order_id is not None and not await _superseded(message, connection):
                 await (
                     DNAKitOrder.filter(id=order_id)
                     .exclude(notification_status=NotificationStatus.DELIVERED)
@@ -82,3 +82,10 @@ async def apply(webhook_id: str, callback: StatusCallback) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+async def _superseded(message: OutboxMessage, connection) -> bool:
+    """A later hand-over (a resend) exists for the same subject: news of this one no longer moves it."""
+    return (
+        await OutboxMessage.filter(subject=message.subject, id__gt=message.id).using_db(connection).exists()
+    )
