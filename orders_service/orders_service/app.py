@@ -16,6 +16,7 @@ from apikit.idempotency import IdempotencyStore
 from apikit.problems import ProblemType
 from apikit.queue import running
 from orders_service import notifications, order_notifications, orders, users
+from orders_service.console.app import create_console
 from orders_service.db import orders_tortoise_config
 from orders_service.gateway import GatewayClient
 from orders_service.keys import GATEWAY, HTTP_SESSION, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
@@ -141,4 +142,5 @@ def create_app(settings: OrdersSettings) -> web.Application:
     if settings.relay_enabled:
         app.cleanup_ctx.append(_relay)
     add_endpoints(app, ENDPOINTS)
+    app.add_subapp("/console", create_console(settings))
     return app
