@@ -41,7 +41,7 @@ async def error_pages(request: web.Request, handler):
         return await handler(request)
     except SignInRequired:
         if request.method in ("GET", "HEAD"):
-            raise web.HTTPSeeOther(f"/console/sign-in?next={quote(request.path_qs)}") from None
+            raise web.HTTPSeeOther(f"/console/sign-in?next={quote(request.path_qs, safe='/')}") from None
         return _error_page(request, 403, "Your session has ended. Sign in again, then repeat what you did.")
     except Forbidden as refusal:
         return _error_page(request, 403, str(refusal))
