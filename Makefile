@@ -20,7 +20,7 @@ export SMS_API_URL ?= $(SANDBOX)/dev/home-test/sms-delivery-service
 export SMS_API_TOKEN ?= dev-sms-token
 export PUSH_API_URL ?= $(SANDBOX)/push
 
-.PHONY: help setup run test test-postgres lint format migrations query-count bench clean
+.PHONY: help setup run test test-postgres lint format migrations query-count bench screenshots clean
 
 help:
 	@echo "make run            start the system on 127.0.0.1 (orders API on :8080)"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-postgres  the same suite on PostgreSQL at 127.0.0.1:5432"
 	@echo "make migrations     write a migration for model changes"
 	@echo "make bench          run the benchmarks; tables go to benchmarks/results/"
+	@echo "make screenshots    write a PNG of each console page to docs/screenshots/"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -75,6 +76,10 @@ bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read gateway_throughput end_to_end_latency
 	$(RUN) python -m benchmarks
+
+screenshots: setup
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(RUN) python -m tests.console.screenshots
 
 query-count: setup
 	$(RUN) python -m benchmarks.query_count

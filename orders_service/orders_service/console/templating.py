@@ -23,6 +23,8 @@ BADGE_TONES = {
     "placed": "info",
     "shipped": "info",
     "sample_received": "info",
+    "permanent": "bad",
+    "retryable": "wait",
 }
 
 

@@ -196,6 +196,7 @@ async def _user_page(
             "address": address,
         },
         "contact_errors": contact_errors or {},
+        "saved": request.query.get("saved") == "contact" and not contact_errors,
         "order": order_values
         or {"sequencing_type": "", "notification_channel": "", "shipping_info": default_shipping},
         "order_errors": order_errors or {},
