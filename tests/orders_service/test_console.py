@@ -12,7 +12,7 @@ from yarl import URL
 from apikit.settings import Environment
 from orders_service.app import create_app
 from orders_service.lifecycle import StaffRole
-from orders_service.models import DNAKitOrder, StaffSession, User
+from orders_service.models import DNAKitOrder, OrderChange, StaffSession, User
 from orders_service.staff import add_staff, disable_staff
 
 PASSWORD = "correct horse battery staple"
@@ -268,3 +268,36 @@ async def test_in_development_the_cookie_is_not_secure(aiohttp_client, orders_se
     [session] = [m for m in visitor.last_set_cookies if m.key == "console_session"]
     assert session["secure"] == ""
     assert session["httponly"] is True
+
+
+async def test_cancel_order_in_the_console_withdraws_the_notification_and_names_who(client, admin, ada):
+    token = await admin.token(f"/console/users/{ada.id}")
+    form = {
+        "csrf_token": token,
+        "sequencing_type": "targeted-sequencing",
+        "shipping_info.recipient_name": "Ada Lovelace",
+        "shipping_info.address_lines.0": "12 Example Street",
+        "shipping_info.city": "London",
+        "shipping_info.postcode": "N1 9GU",
+        "shipping_info.country": "GB",
+    }
+    placed = await admin.post(f"/console/users/{ada.id}/orders", form)
+    order_page = placed.headers["Location"]
+
+    cancelled = await admin.post(f"{order_page}/status", {"csrf_token": token, "status": "cancelled"})
+    illegal = await admin.post(f"{order_page}/status", {"csrf_token": token, "status": "shipped"})
+
+    [order] = await DNAKitOrder.all()
+    changes = await OrderChange.filter(order_id=order.id).order_by("id")
+    assert cancelled.status == 303
+    assert (order.status, order.notification_status) == ("cancelled", "cancelled")
+    assert [(c.kind, c.actor) for c in changes] == [
+        ("placed", "staff:admin@example.com"),
+        ("status", "staff:admin@example.com"),
+        ("notification_cancelled", "staff:admin@example.com"),
+    ]
+    assert illegal.status == 409
+    assert "cannot become shipped" in await illegal.text()
+    page = await (await admin.get(order_page)).text()
+    assert "Cancel order" not in page  # a cancelled order has no moves left
+    assert "Withdrawn before it was handed over" in page

@@ -177,10 +177,11 @@ async def test_access_log_lines_are_json_with_the_request_id(client, capsys):
 
 
 def _served_operations(app: web.Application) -> set[tuple[str, str]]:
+    """The API's operations; the console's HTML pages under /console are not part of it."""
     return {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
-        if route.method != "HEAD"
+        if route.method != "HEAD" and not route.resource.canonical.startswith("/console")
     }
 
 

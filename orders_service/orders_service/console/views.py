@@ -159,9 +159,7 @@ async def _notify_options(request: web.Request, user: User) -> tuple[list[dict[s
     for name, info in sorted(channels.items()):
         missing = info.recipient_field not in reachable
         needs = RECIPIENT_FIELDS.get(info.recipient_field, info.recipient_field.replace("_", " "))
-        options.append(
-            {"name": name, "disabled": missing, "reason": f"no {needs.split(' ', 1)[1]}" if missing else None}
-        )
+        options.append({"name": name, "disabled": missing, "reason": f"no {needs}" if missing else None})
     return options, None
 
 
@@ -246,7 +244,7 @@ async def place_order(request: web.Request) -> web.StreamResponse:
                 connection=connection,
             )
     except (Problem, DomainError) as error:
-        status = getattr(error, "status", 422) if isinstance(error, Problem) else _status_of(error)
+        status = error.status if isinstance(error, Problem) else _status_of(error)
         shown = values | {"notification_channel": values["notification_channel"] or ""}
         return await _user_page(
             request, user, order_errors=forms.errors_of(error), order_values=shown, status=status
