@@ -11,6 +11,7 @@ from yarl import URL
 
 from apikit.settings import Environment
 from orders_service.app import create_app
+from orders_service.keys import NOTIFICATIONS
 from orders_service.lifecycle import StaffRole
 from orders_service.models import DNAKitOrder, OrderChange, StaffSession, User
 from orders_service.staff import add_staff, disable_staff
@@ -301,3 +302,32 @@ async def test_cancel_order_in_the_console_withdraws_the_notification_and_names_
     page = await (await admin.get(order_page)).text()
     assert "Cancel order" not in page  # a cancelled order has no moves left
     assert "Withdrawn before it was handed over" in page
+
+
+async def test_a_named_channel_that_cannot_be_checked_is_reported_by_notify_by(
+    client, admin, ada, monkeypatch
+):
+    token = await admin.token(f"/console/users/{ada.id}")
+    directory = client.app[NOTIFICATIONS].directory
+    monkeypatch.setattr(directory, "_url", "http://127.0.0.1:9/channels")  # the gateway is gone
+    monkeypatch.setattr(directory, "_cached", None)
+    form = {
+        "csrf_token": token,
+        "sequencing_type": "targeted-sequencing",
+        "notification_channel": "sms",
+        "shipping_info.recipient_name": "Ada Lovelace",
+        "shipping_info.address_lines.0": "12 Example Street",
+        "shipping_info.city": "London",
+        "shipping_info.postcode": "N1 9GU",
+        "shipping_info.country": "GB",
+    }
+
+    named = await admin.post(f"/console/users/{ada.id}/orders", form)
+    automatic = await admin.post(f"/console/users/{ada.id}/orders", form | {"notification_channel": ""})
+
+    page = await named.text()
+    assert named.status == 503
+    assert 'id="notification_channel-error">The notification gateway cannot be asked' in page
+    assert "gateway cannot be reached, so its channels cannot be listed" in page
+    assert automatic.status == 303  # the outbox keeps it until the gateway is back
+    assert await DNAKitOrder.all().count() == 1
