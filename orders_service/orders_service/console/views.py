@@ -33,9 +33,9 @@ from orders_service.schemas import COUNTRY_CODES, ChangeUser, OrderQuery, PlaceO
 
 PAGE_SIZE = 50
 RECIPIENT_FIELDS = {
-    "email": "an e-mail address",
-    "phone_number": "a phone number",
-    "push_topic": "a push topic",
+    "email": "e-mail address",
+    "phone_number": "phone number",
+    "push_topic": "push topic",
 }
 
 
