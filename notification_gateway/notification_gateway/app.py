@@ -79,6 +79,12 @@ DOMAIN_ERRORS = {
         "Each address may get a limited number of notifications per channel and window "
         "(GATEWAY_RECIPIENT_LIMITS), which stops SMS pumping. Retry after the delay.",
     ),
+    notifications.NotCancellable: ProblemType(
+        "not-cancellable",
+        "Sending has started, so it can no longer be cancelled",
+        409,
+        "Only a queued notification that no provider has been asked to send can be cancelled.",
+    ),
     notifications.NotRetryable: ProblemType(
         "not-retryable",
         "Only failed notifications can be retried",
