@@ -11,7 +11,7 @@ from yarl import URL
 
 from apikit.settings import Environment
 from orders_service.app import create_app
-from orders_service.keys import NOTIFICATIONS
+from orders_service.keys import GATEWAY, NOTIFICATIONS
 from orders_service.lifecycle import StaffRole
 from orders_service.models import DNAKitOrder, OrderChange, StaffSession, User
 from orders_service.staff import add_staff, disable_staff
@@ -308,9 +308,8 @@ async def test_a_named_channel_that_cannot_be_checked_is_reported_by_notify_by(
     client, admin, ada, monkeypatch
 ):
     token = await admin.token(f"/console/users/{ada.id}")
-    directory = client.app[NOTIFICATIONS].directory
-    monkeypatch.setattr(directory, "_url", "http://127.0.0.1:9/channels")  # the gateway is gone
-    monkeypatch.setattr(directory, "_cached", None)
+    monkeypatch.setattr(client.app[GATEWAY], "base_url", "http://127.0.0.1:9")  # the gateway is gone
+    monkeypatch.setattr(client.app[NOTIFICATIONS].directory, "_cached", None)
     form = {
         "csrf_token": token,
         "sequencing_type": "targeted-sequencing",

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from notification_gateway.db import gateway_tortoise_config
-from orders_service.app import create_app, gateway_link
+from orders_service.app import create_app, gateway_client, gateway_link
 from tests.conftest import GATEWAY_TOKEN
 from tests.processes import ServiceProcess, free_port
 
@@ -47,7 +47,7 @@ def gateway_without_secrets(database_server, tmp_path_factory):
 
 async def _probe(settings):
     async with aiohttp.ClientSession() as session:
-        return await gateway_link(session, settings).probe()
+        return await gateway_link(gateway_client(session, settings), settings).probe()
 
 
 async def test_a_well_configured_link_passes(orders_settings):
