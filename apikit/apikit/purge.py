@@ -69,6 +69,17 @@ def retention_of(amount: float, unit: str) -> timedelta | None:
     return timedelta(**{unit: amount}) if amount > 0 else None
 
 
+def _unused_since(cutoff: datetime) -> Q:
+    # Last used: created, or claimed until `locked_until`; whichever is later.
+    return Q(created_at__lt=cutoff, locked_until__lt=cutoff)
+
+
+def idempotency_rule(model: type[Model], hours: float) -> PurgeRule:
+    """A service's idempotency records (an `apikit.idempotency.IdempotencyRecordBase`) unused for
+    `hours`; 0 keeps them."""
+    return PurgeRule(model, retention_of(hours, "hours"), _unused_since)
+
+
 class PurgeMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.rows = PromCounter(
