@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 import aiohttp
 from aiohttp import web
@@ -15,7 +16,7 @@ from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER, READINESS
 from apikit.problems import ProblemType
-from apikit.purge import PurgeMetrics, purging
+from apikit.purge import purge_in_background
 from apikit.queue import running
 from orders_service import notifications, order_notifications, orders, staff, users
 from orders_service.console.app import create_console
@@ -162,14 +163,6 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _purge(app: web.Application) -> AsyncIterator[None]:
-    """Delete what the retention settings no longer keep, every few minutes, one replica at a time."""
-    settings = app[SETTINGS]
-    purger = orders_purger(settings, metrics=PurgeMetrics(app[METRICS_RECORDER].registry))
-    async with purging(purger, settings.purge_interval_seconds):
-        yield
-
-
 def create_app(settings: OrdersSettings) -> web.Application:
     app = new_application(
         title="DNA kit orders",
@@ -191,7 +184,8 @@ def create_app(settings: OrdersSettings) -> web.Application:
     if settings.relay_enabled:
         app.cleanup_ctx.append(_relay)
     if settings.purge_enabled:
-        app.cleanup_ctx.append(_purge)
+        purger = partial(orders_purger, settings)  # what the retention settings no longer keep
+        app.cleanup_ctx.append(purge_in_background(purger, settings.purge_interval_seconds))
     add_endpoints(app, ENDPOINTS)
     app.add_subapp("/console", create_console(settings))
     return app
