@@ -74,6 +74,8 @@ class GatewayAnswer:
 
 
 class GatewayClient:
+    """The gateway's HTTP API as this service calls it; one per application (`keys.GATEWAY`)."""
+
     def __init__(
         self, session: aiohttp.ClientSession, *, gateway_url: str, token: str, timeout_seconds: float
     ) -> None:
@@ -87,18 +89,19 @@ class GatewayClient:
         method: str,
         path: str,
         *,
-        json: Any = None,
+        body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> GatewayAnswer:
-        """One call with this service's token and the current request id (`headers` add to or
-        override them). Raises `GatewayUnreachable` when no answer comes within the timeout."""
+        """One call (with `body` as JSON, if given) with this service's token and the current request
+        id (`headers` add to or override them). Raises `GatewayUnreachable` when no answer comes
+        within the timeout."""
         sent = {"Authorization": f"Bearer {self._token}"}
         if request_id := request_id_var.get():
             sent[REQUEST_ID_HEADER] = request_id
         sent.update(headers or {})
         try:
             async with self.session.request(
-                method, f"{self.base_url}{path}", json=json, headers=sent, timeout=self._timeout
+                method, f"{self.base_url}{path}", json=body, headers=sent, timeout=self._timeout
             ) as response:
                 return GatewayAnswer(response.status, response.headers, await response.read())
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -60,7 +60,7 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
     async def process(self, message: OutboxMessage) -> None:
         headers = {"Idempotency-Key": message.id, REQUEST_ID_HEADER: message.request_id or new_request_id()}
         try:
-            answer = await self.gateway.request("POST", "/notify", json=message.payload, headers=headers)
+            answer = await self.gateway.request("POST", "/notify", body=message.payload, headers=headers)
             body = answer.json() if answer.status < 500 else None
             if answer.status != 202:
                 self._count(cause_of(answer.status))
