@@ -90,10 +90,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         """Refresh the shared channel states (each poll at most) and the queue-depth gauge (once a second)."""
         if time.monotonic() - self._flow_read_at >= min(self.poll_seconds, FLOW_READ_EVERY_SECONDS):
             self._flow_read_at = time.monotonic()
-            now = self.clock()
-            await self.flow.refresh(now)
-            for channel in self.flow.reroutable():
-                await self.flow.reroute(channel, self.queue, now)
+            await self.read_flow()
         if time.monotonic() - self._depth_measured_at < QUEUE_DEPTH_EVERY_SECONDS:
             return
         self._depth_measured_at = time.monotonic()
@@ -101,6 +98,14 @@ class DeliveryWorker(QueueWorker[Notification]):
             status__in=[NotificationStatus.QUEUED, NotificationStatus.SENDING]
         ).count()
         self.metrics.queue_depth.set(depth)
+
+    async def read_flow(self) -> None:
+        """Read the channels' shared states; send the waiting messages of a channel that is not
+        closed, which have a fallback left, on to it."""
+        now = self.clock()
+        await self.flow.refresh(now)
+        for channel in self.flow.reroutable():
+            await self.flow.reroute(channel, self.queue, now)
 
     async def claim(self, limit: int) -> list[Notification]:
         """Due rows of channels that may send now; then a paced channel's rows, one per free slot;

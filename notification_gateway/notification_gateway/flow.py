@@ -94,7 +94,9 @@ def parse_rates(spec: str) -> dict[str, SendRate]:
         if not separator or not channel:
             raise ValueError(f"{part!r} is not channel=N/period")
         item = parse(rate)
-        rates[channel] = SendRate(timedelta(seconds=item.get_expiry() / item.amount), rate)
+        # Rounded up to the microsecond: never a hair faster than asked.
+        interval = timedelta(microseconds=math.ceil(item.get_expiry() * 1_000_000 / item.amount))
+        rates[channel] = SendRate(interval, rate)
     return rates
 
 
