@@ -127,6 +127,8 @@ class DeliveryWorker(QueueWorker[Notification]):
                 await self.flow.no_probe_sent(channel, now, timedelta(seconds=self.poll_seconds))
                 continue
             self._probes.add(probe[0].pk)
+            if channel in self.flow.config.rates:  # a probe is a send like any other
+                [self._slots[probe[0].pk]] = await self.flow.reserve(channel, 1, now)
             rows += probe
         return rows
 

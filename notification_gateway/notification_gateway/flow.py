@@ -277,7 +277,7 @@ class FlowControl:
             updates = dict(_CLOSED)
         found = await ChannelState.filter(channel=channel).update(**updates)
         if not found:
-            raise ChannelNotFound(f"No installed channel is called {channel!r}; GET /channels lists them.")
+            raise ChannelNotFound("No installed channel has this name; GET /channels lists them.")
         log.warning("circuit set by hand", extra={"channel": channel, "circuit": circuit, "by": by})
         return await ChannelState.get(channel=channel)
 

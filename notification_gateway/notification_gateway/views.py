@@ -141,7 +141,7 @@ async def set_circuit(request: web.Request) -> web.Response:
     name = request.match_info["channel"]
     entry = request.app[CHANNELS].entry(name)
     if entry is None:
-        raise ChannelNotFound(f"No installed channel is called {name!r}; GET /channels lists them.")
+        raise ChannelNotFound("No installed channel has this name; GET /channels lists them.")
     flow = request.app[FLOW]
     state = await flow.set_circuit(name, command.state, by=request[PRINCIPAL].name, now=utc_now())
     _wake_worker(request)
