@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.query_utils import Prefetch
 
+from apikit.alerts import ConditionLog
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
-from notification_gateway.callbacks import CallbackPolicy
+from apikit.tracing import current_traceparent
+from notification_gateway.callbacks import CallbackPolicy, CallbackRefused
 from notification_gateway.contract import Recipient
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
@@ -19,6 +22,9 @@ from notification_gateway.routing import RoutingRules
 from notification_gateway.schemas import NotifyRequest
 from notification_gateway.status import NotificationStatus
 from notification_gateway.templates import placeholders_for, render
+
+log = logging.getLogger("notification_gateway.notifications")
+_callback_conditions = ConditionLog(log)
 
 
 class NotificationNotFound(DomainError):
@@ -39,10 +45,25 @@ async def accept(
     caps: Mapping[str, RecipientCap],
     connection: BaseDBAsyncClient,
 ) -> Notification:
-    """Route, render and store the notification as `queued`; workers take it from there."""
+    """Route, render and store the notification as `queued`; workers take it from there.
+
+    A status callback that cannot be configured (no signing secret for the caller, an origin
+    not allowed) never blocks the notification: it is accepted and records why no callback follows.
+    """
     callback_url = str(request.callback_url) if request.callback_url else None
+    callback_refusal = None
     if callback_url is not None:
-        callbacks.check(caller, callback_url)
+        try:
+            callbacks.check(caller, callback_url)
+        except CallbackRefused as refused:
+            callback_url, callback_refusal = None, refused.detail
+            _callback_conditions.raised(
+                f"callback:{caller}",
+                "status callbacks refused; notifications still delivered",
+                level=logging.WARNING,
+                caller=caller,
+                reason=refused.detail,
+            )
     recipient = Recipient(
         id=request.recipient.id, name=request.recipient.name, contacts=request.recipient.contacts
     )
@@ -66,6 +87,8 @@ async def accept(
         next_attempt_at=datetime.now(UTC),
         reference=request.reference,
         callback_url=callback_url,
+        callback_refusal=callback_refusal,
+        traceparent=current_traceparent(),
         address_key=key,
     )
 
