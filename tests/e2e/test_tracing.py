@@ -116,7 +116,11 @@ async def test_one_order_is_one_trace_with_the_expected_parent_links(http, trace
         return [s for s in collector.spans if roots and s.trace_id == roots[0].trace_id]
 
     async def called_back() -> bool:
-        return any(s.name == "POST /webhooks/notifications" and s.kind == SERVER for s in spans_of_order())
+        # Both ends of the callback: the sender's span ends (and is exported) after the receiver's.
+        spans = spans_of_order()
+        return any(s.name == "POST /webhooks/notifications" and s.kind == SERVER for s in spans) and any(
+            s.name == "CallbackSender" and s.kind == CONSUMER for s in spans
+        )
 
     await wait_until(called_back, "the status callback's span")
 
