@@ -84,6 +84,12 @@ DOMAIN_ERRORS = {
     ChannelNotFound: ProblemType(
         "channel-not-found", "No such channel", 404, "`GET /channels` lists the installed channels."
     ),
+    notifications.NotCancellable: ProblemType(
+        "not-cancellable",
+        "Sending has started, so it can no longer be cancelled",
+        409,
+        "Only a queued notification that no provider has been asked to send can be cancelled.",
+    ),
     notifications.NotRetryable: ProblemType(
         "not-retryable",
         "Only failed notifications can be retried",
