@@ -15,6 +15,7 @@ from orders_service.keys import NOTIFICATIONS
 from orders_service.lifecycle import StaffRole
 from orders_service.models import DNAKitOrder, OrderChange, StaffSession, User
 from orders_service.staff import add_staff, disable_staff
+from tests.orders_service.conftest import ADMIN
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -331,3 +332,16 @@ async def test_a_named_channel_that_cannot_be_checked_is_reported_by_notify_by(
     assert "gateway cannot be reached, so its channels cannot be listed" in page
     assert automatic.status == 303  # the outbox keeps it until the gateway is back
     assert await DNAKitOrder.all().count() == 1
+
+
+async def test_a_search_with_control_characters_still_finds_people(client, admin):
+    created = await client.post(
+        "/users", json={"name": "Ada Lovelace", "email": "ada@example.com"}, headers=ADMIN
+    )
+    assert created.status == 201
+    response = await admin.get("/console/users?q=ad%00a%1B")
+
+    assert response.status == 200
+    page = await response.text()
+    assert "Ada Lovelace" in page
+    assert "\x00" not in page

@@ -136,7 +136,8 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 async def list_users(request: web.Request) -> web.StreamResponse:
-    q = request.query.get("q", "").strip()[:100] or None
+    typed = "".join(char for char in request.query.get("q", "") if char.isprintable())
+    q = typed.strip()[:100] or None
     found, last_id = await users.list_users(
         limit=PAGE_SIZE,
         after=_page_after(request),
