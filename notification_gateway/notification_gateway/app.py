@@ -22,11 +22,13 @@ from notification_gateway import notifications, routing, templates
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.flow import ANY_CHANNEL, ChannelNotFound, FlowControl
 from notification_gateway.keys import (
     CALLBACK_POLICY,
     CALLBACK_SENDER,
     CHANNELS,
     DELIVERY_METRICS,
+    FLOW,
     HTTP_SESSION,
     IDEMPOTENCY,
     RECIPIENT_CAPS,
@@ -34,9 +36,9 @@ from notification_gateway.keys import (
     SETTINGS,
     WORKER,
 )
-from notification_gateway.metrics import DeliveryMetrics
+from notification_gateway.metrics import DeliveryMetrics, FlowMetrics
 from notification_gateway.models import IdempotencyRecord
-from notification_gateway.plugins import load_channels
+from notification_gateway.plugins import ChannelRegistry, load_channels
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.recipient_caps import RecipientCapReached, parse_caps
 from notification_gateway.retention import gateway_purger
@@ -80,6 +82,9 @@ DOMAIN_ERRORS = {
         "Each address may get a limited number of notifications per channel and window "
         "(GATEWAY_RECIPIENT_LIMITS), which stops SMS pumping. Retry after the delay.",
     ),
+    ChannelNotFound: ProblemType(
+        "channel-not-found", "No such channel", 404, "`GET /channels` lists the installed channels."
+    ),
     notifications.NotCancellable: ProblemType(
         "not-cancellable",
         "Sending has started, so it can no longer be cancelled",
@@ -101,6 +106,12 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(connector=connector, timeout=SESSION_TIMEOUT) as session:
         app[HTTP_SESSION] = session
         yield
+
+
+async def _channel_states(app: web.Application) -> AsyncIterator[None]:
+    """Every installed channel has its shared flow-control row before anything reads it."""
+    await app[FLOW].ensure_rows(entry.channel.name for entry in app[CHANNELS])
+    yield
 
 
 async def _callbacks(app: web.Application) -> AsyncIterator[None]:
@@ -131,6 +142,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
             max_seconds=settings.retry_max_seconds,
         ),
         metrics=app[DELIVERY_METRICS],
+        flow=app[FLOW],
         concurrency=settings.delivery_concurrency,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
@@ -138,6 +150,17 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     app[WORKER] = worker
     async with running(worker, grace_seconds=SHUTDOWN_GRACE_SECONDS):
         yield
+
+
+def _flow_problems(flow: FlowControl, channels: ChannelRegistry) -> list[str]:
+    """Breakers and rates naming a channel that is not installed: harmless, probably a typo."""
+    installed = {entry.channel.name for entry in channels}
+    named = [*flow.config.breakers, *flow.config.rates]
+    return [
+        f"GATEWAY_BREAKERS or GATEWAY_SEND_RATES names {name!r}, which is not an installed channel"
+        for name in dict.fromkeys(named)
+        if name != ANY_CHANNEL and name not in installed
+    ]
 
 
 def create_app(
@@ -165,6 +188,10 @@ def create_app(
     app[CALLBACK_POLICY] = CallbackPolicy(settings.allowed_callback_origins(), settings.signing_secrets())
     app[DELIVERY_METRICS] = DeliveryMetrics(app[METRICS_RECORDER].registry)
     app.cleanup_ctx.append(database_ctx(gateway_tortoise_config(settings.database_url)))
+    app[FLOW] = FlowControl(settings.flow_config(), FlowMetrics(app[METRICS_RECORDER].registry))
+    for problem in _flow_problems(app[FLOW], app[CHANNELS]):
+        log.warning(problem)
+    app.cleanup_ctx.append(_channel_states)
     app.cleanup_ctx.append(_http_session)
     if settings.workers_enabled:
         app.cleanup_ctx.append(_delivery)

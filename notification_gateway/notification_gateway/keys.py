@@ -8,6 +8,7 @@ from aiohttp import web
 from apikit.idempotency import IdempotencyStore
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.flow import FlowControl
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.recipient_caps import RecipientCap
@@ -23,4 +24,5 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 WORKER = web.AppKey("worker", DeliveryWorker)
 CALLBACK_POLICY = web.AppKey("callback_policy", CallbackPolicy)
 CALLBACK_SENDER = web.AppKey("callback_sender", CallbackSender)
+FLOW = web.AppKey("flow", FlowControl)
 RECIPIENT_CAPS = web.AppKey("recipient_caps", dict[str, RecipientCap])

@@ -10,7 +10,7 @@ from apikit.idempotency import IdempotencyRecordBase
 from apikit.leases import LeaseBase
 from apikit.queue import LeasedRow
 from notification_gateway.ids import new_callback_id, new_notification_id
-from notification_gateway.status import AttemptOutcome, CallbackStatus, NotificationStatus
+from notification_gateway.status import AttemptOutcome, CallbackStatus, CircuitState, NotificationStatus
 
 
 class Notification(LeasedRow):
@@ -72,12 +72,37 @@ class DeliveryAttempt(Model):
     provider_status = fields.IntField(null=True)
     error = fields.CharField(max_length=500, null=True)
     retry_after_seconds = fields.FloatField(null=True)
+    counted = fields.BooleanField(
+        default=True,
+        description="False for a probe or a provider's pause: no attempt of the channel used up.",
+    )
     started_at = DatetimeField()
     duration_ms = fields.FloatField()
 
     class Meta:
         table = "delivery_attempts"
         unique_together = (("notification", "number"),)
+
+
+class ChannelState(Model):
+    """Flow control of one channel, shared by every gateway process.
+
+    Its circuit breaker, a pause the provider asked for, and the next send slot its rate allows.
+    """
+
+    channel = fields.CharField(primary_key=True, max_length=32)
+    circuit = fields.CharEnumField(CircuitState, max_length=16, default=CircuitState.CLOSED)
+    failures = fields.IntField(default=0, description="Retryable failures in the current window.")
+    failures_since = DatetimeField(null=True, description="When the current failure window began.")
+    opened_at = DatetimeField(null=True)
+    opened_by = fields.CharField(max_length=64, null=True, description="`failures`, or the operator's name.")
+    probe_at = DatetimeField(null=True, description="Open: when a probe may go. Half-open: when it lapses.")
+    paused_until = DatetimeField(null=True, description="A provider's Retry-After holds the channel.")
+    next_slot_at = DatetimeField(null=True, description="The next send the channel's rate allows.")
+    updated_at = DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "channel_states"
 
 
 class Callback(LeasedRow):

@@ -42,12 +42,21 @@ def next_state(
     policy: RetryPolicy,
     now: datetime,
     rng: random.Random,
+    counted: bool = True,
 ) -> Next:
     """Delivered ends it; a retryable failure waits and tries again until the channel's attempts run out;
-    a permanent failure, or running out, moves to the next fallback channel, or fails for good."""
+    a permanent failure, or running out, moves to the next fallback channel, or fails for good.
+
+    A retryable failure that is not `counted` (a circuit breaker's probe, a provider asking for a
+    pause) waits as a counted one would, but leaves the attempts on the channel as they were."""
     tried = attempts_on_channel + 1
     if outcome is AttemptOutcome.DELIVERED:
         return Next(NotificationStatus.DELIVERED, {"attempts_on_channel": tried, "finished_at": now})
+    if outcome is AttemptOutcome.RETRYABLE and not counted:
+        wait = policy.delay(tried, rng, retry_after)
+        return Next(
+            NotificationStatus.QUEUED, {"attempts_on_channel": attempts_on_channel}, wait_seconds=wait
+        )
     if outcome is AttemptOutcome.RETRYABLE and tried < policy.max_attempts:
         wait = policy.delay(tried, rng, retry_after)
         return Next(NotificationStatus.QUEUED, {"attempts_on_channel": tried}, wait_seconds=wait)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.flow import FlowConfig
+from notification_gateway.models import ChannelState, DeliveryAttempt, Notification
 from notification_gateway.plugins import InstalledChannel
-from notification_gateway.schemas import AttemptView, CallbackPlan, ChannelView, NotificationView
+from notification_gateway.schemas import AttemptView, CallbackPlan, ChannelView, FlowView, NotificationView
 from notification_gateway.status import NotificationStatus
 
 
@@ -41,6 +42,7 @@ def notification_view(
                 provider_status=attempt.provider_status,
                 error=attempt.error,
                 retry_after_seconds=attempt.retry_after_seconds,
+                counted=attempt.counted,
                 started_at=attempt.started_at,
                 duration_ms=attempt.duration_ms,
             )
@@ -49,11 +51,23 @@ def notification_view(
     )
 
 
-def channel_view(entry: InstalledChannel) -> ChannelView:
+def channel_view(entry: InstalledChannel, state: ChannelState, config: FlowConfig) -> ChannelView:
+    name = entry.channel.name
+    breaker, rate = config.breaker(name), config.rates.get(name)
     return ChannelView(
-        name=entry.channel.name,
+        name=name,
         description=entry.channel.description,
         recipient_field=entry.channel.recipient_field,
         plugin=entry.plugin,
         version=entry.version,
+        flow=FlowView(
+            circuit=state.circuit,
+            failures=state.failures,
+            breaker=breaker.spec if breaker else None,
+            opened_at=state.opened_at,
+            opened_by=state.opened_by,
+            probe_at=state.probe_at,
+            paused_until=state.paused_until,
+            send_rate=rate.spec if rate else None,
+        ),
     )

@@ -37,3 +37,11 @@ class AttemptOutcome(StrEnum):
     DELIVERED = "delivered"
     RETRYABLE = "retryable"
     PERMANENT = "permanent"
+
+
+class CircuitState(StrEnum):
+    """A channel's circuit breaker: closed sends; open holds messages back; half-open lets one probe go."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
