@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable
+from functools import partial
 
 import aiohttp
 from aiohttp import web
@@ -15,7 +16,7 @@ from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER
 from apikit.problems import ProblemType
-from apikit.purge import PurgeMetrics, purging
+from apikit.purge import purge_in_background
 from apikit.queue import running
 from notification_gateway import notifications, routing, templates
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
@@ -162,14 +163,6 @@ def _flow_problems(flow: FlowControl, channels: ChannelRegistry) -> list[str]:
     ]
 
 
-async def _purge(app: web.Application) -> AsyncIterator[None]:
-    """Delete what the retention settings no longer keep, every few minutes, one replica at a time."""
-    settings = app[SETTINGS]
-    purger = gateway_purger(settings, metrics=PurgeMetrics(app[METRICS_RECORDER].registry))
-    async with purging(purger, settings.purge_interval_seconds):
-        yield
-
-
 def create_app(
     settings: GatewaySettings, *, extra_plugins: Iterable[tuple[str, object]] = ()
 ) -> web.Application:
@@ -204,6 +197,7 @@ def create_app(
         app.cleanup_ctx.append(_delivery)
         app.cleanup_ctx.append(_callbacks)
     if settings.purge_enabled:
-        app.cleanup_ctx.append(_purge)
+        purger = partial(gateway_purger, settings)  # what the retention settings no longer keep
+        app.cleanup_ctx.append(purge_in_background(purger, settings.purge_interval_seconds))
     add_endpoints(app, ENDPOINTS)
     return app
