@@ -83,6 +83,12 @@ DOMAIN_ERRORS = {
         422,
         "Callbacks go only to configured origins, for callers with a signing secret.",
     ),
+    notifications.NotCancellable: ProblemType(
+        "not-cancellable",
+        "Sending has started, so it can no longer be cancelled",
+        409,
+        "Only a queued notification that no provider has been asked to send can be cancelled.",
+    ),
     notifications.NotRetryable: ProblemType(
         "not-retryable",
         "Only failed notifications can be retried",

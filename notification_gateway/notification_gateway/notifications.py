@@ -29,6 +29,10 @@ class NotRetryable(DomainError):
     """Only failed notifications can be retried."""
 
 
+class NotCancellable(DomainError):
+    """Sending has started (or the notification is final), so it can no longer be withdrawn."""
+
+
 async def accept(
     request: NotifyRequest,
     *,
@@ -125,4 +129,26 @@ async def retry(notification_id: str, *, caller: str) -> Notification:
     )
     if not updated:
         raise NotRetryable("The notification changed while it was being retried; read it again.")
+    return await get(notification_id, caller=caller)
+
+
+async def cancel(notification_id: str, *, caller: str) -> Notification:
+    """Withdraw a notification no provider has been asked to send; cancelling twice is harmless.
+
+    Only a `queued` notification with no attempt yet qualifies: once a worker has claimed it,
+    or any attempt was made (a timed-out one may have reached the provider), it is too late.
+    The update is conditional, so a worker claiming it at the same moment wins or loses cleanly."""
+    notification = await get(notification_id, caller=caller)
+    if notification.status is NotificationStatus.CANCELLED:
+        return notification
+    now = datetime.now(UTC)
+    updated = await Notification.filter(
+        id=notification.id, status=NotificationStatus.QUEUED, attempt_count=0
+    ).update(status=NotificationStatus.CANCELLED, finished_at=now, updated_at=now)
+    if not updated:
+        current = await get(notification_id, caller=caller)
+        raise NotCancellable(
+            f"Sending has started, so it can no longer be cancelled; this notification is {current.status}"
+            f" after {current.attempt_count} attempt(s)."
+        )
     return await get(notification_id, caller=caller)

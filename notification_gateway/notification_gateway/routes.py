@@ -69,6 +69,16 @@ ENDPOINTS = [
         tags=["notifications"],
     ),
     Endpoint(
+        "POST",
+        "/notifications/{notification_id}/cancel",
+        views.cancel_notification,
+        "Cancel a notification not yet sent",
+        {200: Response("Cancelled (or it already was)", NotificationView)},
+        roles=CALLERS,
+        problems=[404, 409],
+        tags=["notifications"],
+    ),
+    Endpoint(
         "GET",
         "/channels",
         views.list_channels,

@@ -1,9 +1,10 @@
 """Where a notification is in its life, and how each delivery attempt ended.
 
 queued ──claim──▶ sending ──▶ delivered
-  ▲                  │
-  └──retry later─────┤
-                     └──▶ failed ──POST …/retry──▶ queued
+  │ ▲                │
+  │ └──retry later───┤
+  │                  └──▶ failed ──POST …/retry──▶ queued
+  └──POST …/cancel (before the first attempt)──▶ cancelled
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ class NotificationStatus(StrEnum):
     SENDING = "sending"
     DELIVERED = "delivered"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def is_final(self) -> bool:
-        return self in (NotificationStatus.DELIVERED, NotificationStatus.FAILED)
+        return self in (NotificationStatus.DELIVERED, NotificationStatus.FAILED, NotificationStatus.CANCELLED)
 
 
 class CallbackStatus(StrEnum):

@@ -68,7 +68,7 @@ class NotificationQuery(PageQuery):
     """Filters for `GET /notifications`; repeat `status` for several."""
 
     status: list[NotificationStatus] = Field(
-        default_factory=list, description="queued, sending, delivered, failed"
+        default_factory=list, description="queued, sending, delivered, failed, cancelled"
     )
     channel: str | None = Field(None, pattern=CHANNEL_NAME_PATTERN)
     recipient_id: str | None = Field(None, pattern=ID_PATTERN)
@@ -103,6 +103,14 @@ async def retry_notification(request: web.Request) -> web.Response:
         status=202,
         headers={"Location": f"/notifications/{notification.id}"},
     )
+
+
+async def cancel_notification(request: web.Request) -> web.Response:
+    """Withdraw a notification before any provider was asked to send it; 409 once sending has started."""
+    notification = await notifications.cancel(
+        request.match_info["notification_id"], caller=request[PRINCIPAL].name
+    )
+    return web.json_response(_json(notification_view(notification)))
 
 
 async def list_channels(request: web.Request) -> web.Response:
