@@ -12,6 +12,10 @@ dies just lets its leases run out. Every write after a claim goes through
 `LeasedQueue.finish` or `LeasedQueue.retry_later`, which change the row only
 while the lease is still the writer's and release it in the same statement, so
 a worker that lost its lease changes nothing.
+
+A worker may split its table into `Lane`s: each loop turn claims from the first
+lane first, and a lane may use only its share of the worker's concurrency, so a
+backlog in a later lane never delays due work in an earlier one.
 """
 
 from __future__ import annotations
@@ -78,11 +82,12 @@ class LeasedQueue(Generic[RowT]):
         free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
         return free & Q(status__in=list({self.waiting, self.leased}), next_attempt_at__lte=now)
 
-    def due_rows(self, now: datetime, limit: int, connection: BaseDBAsyncClient):
+    def due_rows(self, now: datetime, limit: int, connection: BaseDBAsyncClient, where: Q | None = None):
         """The SELECT that claims: `FOR UPDATE SKIP LOCKED` on PostgreSQL (`only`, unlike
-        `values_list`, keeps the lock clause; a test checks the SQL)."""
+        `values_list`, keeps the lock clause; a test checks the SQL). `where` narrows it to a lane."""
+        due = self.due(now) if where is None else self.due(now) & where
         return (
-            self.model.filter(self.due(now))
+            self.model.filter(due)
             .order_by("next_attempt_at")
             .limit(limit)
             .select_for_update(skip_locked=True)
@@ -90,12 +95,13 @@ class LeasedQueue(Generic[RowT]):
             .only("id")
         )
 
-    async def claim(self, owner: str, limit: int) -> list[RowT]:
-        """Lease up to `limit` due rows to `owner` (one claim id per call) and return them."""
+    async def claim(self, owner: str, limit: int, where: Q | None = None) -> list[RowT]:
+        """Lease up to `limit` due rows (of those `where` selects) to `owner` (one claim id per call)
+        and return them."""
         now = self.clock()
         claim = f"{owner}:{uuid.uuid4().hex[:8]}"
         async with transaction() as connection:
-            ids = [row.pk for row in await self.due_rows(now, limit, connection)]
+            ids = [row.pk for row in await self.due_rows(now, limit, connection, where)]
             if not ids:
                 return []
             # Still due: where SKIP LOCKED does not exist, another claimer may have taken and
@@ -140,6 +146,19 @@ async def running(worker: QueueWorker, *, grace_seconds: float) -> AsyncIterator
         await worker.stop(runner, grace_seconds)
 
 
+@dataclass(frozen=True)
+class Lane:
+    """The rows `where` selects, claimed before those of later lanes, using at most `share` of the
+    worker's concurrency (at least one slot)."""
+
+    name: str
+    where: Q
+    share: float = 1.0
+
+    def slots(self, concurrency: int) -> int:
+        return max(1, int(concurrency * self.share))
+
+
 class WorkerOptions(TypedDict):
     """How a worker runs, whatever its table: what each subclass passes through to `QueueWorker`."""
 
@@ -148,18 +167,21 @@ class WorkerOptions(TypedDict):
     poll_seconds: float
     clock: NotRequired[Clock]
     rng: NotRequired[random.Random | None]
+    lanes: NotRequired[tuple[Lane, ...]]
 
 
 class QueueWorker(ABC, Generic[RowT]):
     """Claims due rows and processes each in its own task, at most `concurrency` at a time.
 
     A subclass names its table (`model`) and the two statuses of it the queue moves rows
-    between (`waiting`, `leased`; the same one where a claimed row shows no change).
+    between (`waiting`, `leased`; the same one where a claimed row shows no change), and may
+    set `lanes` (in the order they are served) to give some rows precedence.
     """
 
     model: ClassVar[type[LeasedRow]]
     waiting: ClassVar[Any]
     leased: ClassVar[Any]
+    lanes: tuple[Lane, ...] = ()
 
     def __init__(self, **options: Unpack[WorkerOptions]) -> None:
         clock = options.get("clock", utc_now)
@@ -170,9 +192,10 @@ class QueueWorker(ABC, Generic[RowT]):
         self.poll_seconds = options["poll_seconds"]
         self.clock = clock
         self.rng = options.get("rng") or random.Random()  # noqa: S311 - jitter, not security
+        self.lanes = options.get("lanes", type(self).lanes)
         # Fits the 64-character lease_owner column with a claim id appended, whatever the host name.
         self.name = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._in_flight: set[asyncio.Task] = set()
+        self._in_flight: dict[asyncio.Task, str | None] = {}  # each task's lane
         self._wakeup = asyncio.Event()
         self._stopping = False
 
@@ -187,8 +210,26 @@ class QueueWorker(ABC, Generic[RowT]):
         """New work may be due: look now instead of at the next poll."""
         self._wakeup.set()
 
-    async def claim(self, limit: int) -> list[RowT]:
-        return await self.queue.claim(self.name, limit)
+    async def claim(self, limit: int, where: Q | None = None) -> list[RowT]:
+        return await self.queue.claim(self.name, limit, where)
+
+    def in_flight(self, lane: str | None = None) -> int:
+        """Rows being processed now, in `lane` or in all."""
+        if lane is None:
+            return len(self._in_flight)
+        return sum(1 for owner in self._in_flight.values() if owner == lane)
+
+    async def _claim_by_lane(self) -> list[tuple[RowT, str | None]]:
+        """Fill free slots from the first lane first; each lane only up to its own share."""
+        free = self.concurrency - len(self._in_flight)
+        if not self.lanes:
+            return [(row, None) for row in await self.claim(free)] if free > 0 else []
+        claimed: list[tuple[RowT, str | None]] = []
+        for lane in self.lanes:
+            room = min(free - len(claimed), lane.slots(self.concurrency) - self.in_flight(lane.name))
+            if room > 0:
+                claimed += [(row, lane.name) for row in await self.claim(room, lane.where)]
+        return claimed
 
     async def run(self) -> None:
         while not self._stopping:
@@ -196,21 +237,20 @@ class QueueWorker(ABC, Generic[RowT]):
             self._wakeup.clear()
             try:
                 await self.before_claim()
-                free = self.concurrency - len(self._in_flight)
-                claimed = await self.claim(free) if free > 0 else []
+                claimed = await self._claim_by_lane()
             except Exception as exc:
                 self._report(exc)
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
                 continue
-            for row in claimed:
+            for row, lane in claimed:
                 task = asyncio.create_task(self.process(row), name=f"{type(self).__name__} {row.pk}")
-                self._in_flight.add(task)
+                self._in_flight[task] = lane
                 task.add_done_callback(self._finished)
             if not claimed:
                 await self._idle()
 
     def _finished(self, task: asyncio.Task) -> None:
-        self._in_flight.discard(task)
+        self._in_flight.pop(task, None)
         self._wakeup.set()  # a slot is free
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._report(exc)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import aiohttp
 from aiohttp import web
 
@@ -24,3 +27,4 @@ WORKER = web.AppKey("worker", DeliveryWorker)
 CALLBACK_POLICY = web.AppKey("callback_policy", CallbackPolicy)
 CALLBACK_SENDER = web.AppKey("callback_sender", CallbackSender)
 RECIPIENT_CAPS = web.AppKey("recipient_caps", dict[str, RecipientCap])
+CLOCK = web.AppKey("clock", Callable[[], datetime])

@@ -9,6 +9,7 @@ from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
 from apikit.queue import LeasedRow
 from notification_gateway.ids import new_callback_id, new_notification_id
+from notification_gateway.lanes import Priority
 from notification_gateway.status import AttemptOutcome, CallbackStatus, NotificationStatus
 
 
@@ -37,6 +38,12 @@ class Notification(LeasedRow):
     address_key = fields.CharField(
         max_length=40, null=True, description="Hash of channel and address, for caps."
     )
+    priority = fields.CharEnumField(Priority, max_length=16, default=Priority.TRANSACTIONAL)
+    critical = fields.BooleanField(default=False, description="Sent even within quiet hours.")
+    send_at = DatetimeField(null=True, description="The time the caller asked for, if any.")
+    item_key = fields.CharField(
+        max_length=64, null=True, description="Hash of batch key and recipient id: one notification each."
+    )
     created_at = DatetimeField(auto_now_add=True)
     updated_at = DatetimeField(auto_now=True)
     finished_at = DatetimeField(null=True)
@@ -50,7 +57,10 @@ class Notification(LeasedRow):
             ("caller", "id"),
             ("caller", "recipient_id"),
             ("address_key", "created_at"),
+            ("priority", "status", "next_attempt_at"),
+            ("caller", "reference"),
         )
+        unique_together = (("caller", "item_key"),)
 
 
 class DeliveryAttempt(Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +13,7 @@ from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
 from notification_gateway.plugins import parse_allow_list
 from notification_gateway.recipient_caps import parse_caps
+from notification_gateway.scheduling import zone_named
 
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development default, refused in production
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S105 - base64 of a dev phrase
@@ -44,6 +46,11 @@ class GatewaySettings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=1, le=3600, alias="GATEWAY_LEASE_SECONDS")
     poll_seconds: float = Field(0.5, gt=0, le=60, alias="GATEWAY_POLL_SECONDS")
     recipient_limits: str = Field("sms=10/hour", alias="GATEWAY_RECIPIENT_LIMITS")
+    bulk_share: float = Field(0.25, gt=0, le=1, alias="GATEWAY_BULK_SHARE")
+    default_timezone: str = Field("Europe/London", alias="GATEWAY_DEFAULT_TIMEZONE")
+    max_batch_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=16 * 1024 * 1024, alias="GATEWAY_MAX_BATCH_BODY_BYTES"
+    )
     webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
     callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
@@ -58,6 +65,15 @@ class GatewaySettings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"must look like sms=5/hour,push=100/day ({exc})") from None
         return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        zone_named(value)
+        return value
+
+    def default_zone(self) -> ZoneInfo:
+        return zone_named(self.default_timezone)
 
     @field_validator("routing_file")
     @classmethod
