@@ -1,0 +1,97 @@
+"""Priority lanes: due transactional work is claimed first; bulk work uses only its share of slots."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from notification_gateway.lanes import Priority, delivery_lanes
+from notification_gateway.models import Notification
+from tests.notification_gateway.conftest import notify, notify_body
+from tests.notification_gateway.test_delivery import BIRD, _queue, clock, email_stub, make_worker  # noqa: F401
+
+
+async def test_priority_defaults_to_transactional_and_is_shown(client):
+    default = await (await notify(client)).json()
+    bulk = await (await notify(client, notify_body(priority="bulk"))).json()
+
+    assert (default["priority"], bulk["priority"]) == ("transactional", "bulk")
+    stored = await Notification.get(id=bulk["id"])
+    assert stored.priority is Priority.BULK
+
+
+async def test_an_unknown_priority_is_422(client):
+    response = await notify(client, notify_body(priority="urgent"))
+
+    assert response.status == 422
+    assert [e["pointer"] for e in (await response.json())["errors"]] == ["#/priority"]
+
+
+async def test_transactional_work_is_claimed_before_an_older_bulk_backlog(client, make_worker):
+    bulk = await _queue(client, 6, priority="bulk")
+    transactional = await _queue(client, 2)
+    worker = make_worker(concurrency=4, lanes=delivery_lanes(0.25))
+
+    claimed = await worker._claim_by_lane()
+
+    assert [(row.id, lane) for row, lane in claimed] == [
+        (transactional[0], "transactional"),
+        (transactional[1], "transactional"),
+        (bulk[0], "bulk"),  # one slot of four: the bulk share
+    ]
+
+
+async def test_bulk_never_takes_more_than_its_share_of_slots(client, make_worker, pigeon):
+    await _queue(client, 10, priority="bulk")
+    release = asyncio.Event()
+    sending: list[str] = []
+
+    async def held_send(message, session):
+        sending.append(message.notification_id)
+        await release.wait()
+        return await type(pigeon.channel).send(pigeon.channel, message, session)
+
+    pigeon.channel.send = held_send
+    worker = make_worker(concurrency=8, lanes=delivery_lanes(0.25))
+    runner = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(30):
+            while len(sending) < 2:
+                await asyncio.sleep(0.01)
+            transactional = await _queue(client, 3)
+            worker.wake()
+            while len(sending) < 5:
+                await asyncio.sleep(0.01)
+        assert worker.in_flight("bulk") == 2  # 25% of 8, however long the backlog
+        assert worker.in_flight("transactional") == 3
+        assert set(transactional) <= set(sending)
+    finally:
+        release.set()
+        await worker.stop(runner, grace_seconds=5)
+
+
+@pytest.mark.parametrize(("share", "concurrency", "slots"), [(0.25, 32, 8), (0.01, 8, 1), (1.0, 4, 4)])
+def test_a_lane_has_at_least_one_slot(share, concurrency, slots):
+    _, bulk = delivery_lanes(share)
+
+    assert bulk.slots(concurrency) == slots
+
+
+async def test_the_claim_for_a_lane_uses_the_priority_index_on_postgresql(client, database_server):
+    """The migration made the index the lane's claim walks (the planner may choose it at any size)."""
+    if database_server.kind != "postgres":
+        pytest.skip("the query plan is PostgreSQL's")
+    from tortoise import connections
+
+    connection = connections.get("default")
+    await connection.execute_script("SET enable_seqscan = off")
+    try:
+        plan = await connection.execute_query_dict(
+            "EXPLAIN SELECT id FROM notifications WHERE priority = 'transactional' "
+            "AND status IN ('queued', 'sending') AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 8"
+        )
+    finally:
+        await connection.execute_script("SET enable_seqscan = on")
+    text = "\n".join(row["QUERY PLAN"] for row in plan)
+    assert "Index Scan using idx_notificatio_priorit" in text, text
