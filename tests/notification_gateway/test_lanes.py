@@ -8,8 +8,12 @@ import pytest
 
 from notification_gateway.lanes import Priority, delivery_lanes
 from notification_gateway.models import Notification
+from tests.notification_gateway import test_delivery
 from tests.notification_gateway.conftest import notify, notify_body
-from tests.notification_gateway.test_delivery import BIRD, _queue, clock, email_stub, make_worker  # noqa: F401
+from tests.notification_gateway.test_delivery import _queue
+
+# The delivery tests' fixtures: a worker on an injected clock, with the pigeon channel.
+clock, email_stub, make_worker = test_delivery.clock, test_delivery.email_stub, test_delivery.make_worker
 
 
 async def test_priority_defaults_to_transactional_and_is_shown(client):
@@ -57,18 +61,22 @@ async def test_bulk_never_takes_more_than_its_share_of_slots(client, make_worker
     runner = asyncio.create_task(worker.run())
     try:
         async with asyncio.timeout(30):
-            while len(sending) < 2:
-                await asyncio.sleep(0.01)
+            await _until(lambda: len(sending) == 2)
             transactional = await _queue(client, 3)
             worker.wake()
-            while len(sending) < 5:
-                await asyncio.sleep(0.01)
+            await _until(lambda: len(sending) == 5)
         assert worker.in_flight("bulk") == 2  # 25% of 8, however long the backlog
         assert worker.in_flight("transactional") == 3
         assert set(transactional) <= set(sending)
     finally:
         release.set()
         await worker.stop(runner, grace_seconds=5)
+
+
+async def _until(condition) -> None:
+    """Let the worker's tasks run until `condition` holds (the caller bounds the wait)."""
+    while not condition():  # noqa: ASYNC110 - the sends are the worker's tasks, not ours to signal
+        await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize(("share", "concurrency", "slots"), [(0.25, 32, 8), (0.01, 8, 1), (1.0, 4, 4)])
@@ -88,8 +96,8 @@ async def test_the_claim_for_a_lane_uses_the_priority_index_on_postgresql(client
     await connection.execute_script("SET enable_seqscan = off")
     try:
         plan = await connection.execute_query_dict(
-            "EXPLAIN SELECT id FROM notifications WHERE priority = 'transactional' "
-            "AND status IN ('queued', 'sending') AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 8"
+            "EXPLAIN SELECT id FROM notifications WHERE priority = 'transactional' AND status IN "
+            "('queued', 'sending') AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 8"
         )
     finally:
         await connection.execute_script("SET enable_seqscan = on")
