@@ -26,6 +26,8 @@ MODULES = (
     "users_read",
     "gateway_throughput",
     "end_to_end_latency",
+    "priority_lanes",
+    "batch_intake",
 )
 
 

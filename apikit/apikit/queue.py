@@ -158,6 +158,15 @@ class Lane:
     def slots(self, concurrency: int) -> int:
         return max(1, int(concurrency * self.share))
 
+    def room(self, concurrency: int, in_flight: int) -> int:
+        """How many rows to claim now. A capped lane that is busy refills only once half its slots
+        are free: each of its rows finishing would otherwise cost a claim of its own."""
+        slots = self.slots(concurrency)
+        free = slots - in_flight
+        if self.share < 1 and in_flight and free * 2 < slots:
+            return 0
+        return free
+
 
 class WorkerOptions(TypedDict):
     """How a worker runs, whatever its table: what each subclass passes through to `QueueWorker`."""
@@ -226,7 +235,7 @@ class QueueWorker(ABC, Generic[RowT]):
             return [(row, None) for row in await self.claim(free)] if free > 0 else []
         claimed: list[tuple[RowT, str | None]] = []
         for lane in self.lanes:
-            room = min(free - len(claimed), lane.slots(self.concurrency) - self.in_flight(lane.name))
+            room = min(free - len(claimed), lane.room(self.concurrency, self.in_flight(lane.name)))
             if room > 0:
                 claimed += [(row, lane.name) for row in await self.claim(room, lane.where)]
         return claimed
