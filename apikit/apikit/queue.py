@@ -80,7 +80,8 @@ class LeasedQueue(Generic[RowT]):
     def due(self, now: datetime) -> Q:
         """Due, and nobody holds a live lease on it."""
         free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-        return free & Q(status__in=list({self.waiting, self.leased}), next_attempt_at__lte=now)
+        statuses = list(dict.fromkeys((self.waiting, self.leased)))  # in this order: partial indexes match it
+        return free & Q(status__in=statuses, next_attempt_at__lte=now)
 
     def due_rows(self, now: datetime, limit: int, connection: BaseDBAsyncClient, where: Q | None = None):
         """The SELECT that claims: `FOR UPDATE SKIP LOCKED` on PostgreSQL (`only`, unlike

@@ -9,7 +9,7 @@ from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
 from apikit.queue import LeasedRow
 from notification_gateway.ids import new_callback_id, new_notification_id
-from notification_gateway.lanes import Priority
+from notification_gateway.lanes import DueIndex, Priority
 from notification_gateway.status import AttemptOutcome, CallbackStatus, NotificationStatus
 
 
@@ -57,7 +57,7 @@ class Notification(LeasedRow):
             ("caller", "id"),
             ("caller", "recipient_id"),
             ("address_key", "created_at"),
-            ("priority", "status", "next_attempt_at"),
+            DueIndex(fields=("priority", "next_attempt_at"), name="notifications_due_by_priority"),
             ("caller", "reference"),
         )
         unique_together = (("caller", "item_key"),)

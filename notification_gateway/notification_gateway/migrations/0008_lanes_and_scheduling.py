@@ -1,7 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from apikit.fields import DatetimeField
-from notification_gateway.lanes import Priority
+from notification_gateway.lanes import DueIndex, Priority
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import UniqueConstraint
@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='Notification',
-            index=Index(fields=['priority', 'status', 'next_attempt_at']),
+            index=DueIndex(fields=['priority', 'next_attempt_at'], name='notifications_due_by_priority'),
         ),
         ops.AddIndex(
             model_name='Notification',
