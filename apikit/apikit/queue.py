@@ -116,7 +116,7 @@ class LeasedQueue(Generic[RowT]):
                     lease_expires_at=now + timedelta(seconds=self.lease_seconds),
                 )
             )
-        return await self.model.filter(lease_owner=claim).order_by("next_attempt_at")
+        return await self.model.filter(id__in=ids, lease_owner=claim).order_by("next_attempt_at")  # by key
 
     async def finish(self, row: RowT, connection: BaseDBAsyncClient | None = None, **updates: Any) -> bool:
         """Write `updates` and release the lease, only if `row`'s lease is still held: False (and
@@ -229,6 +229,14 @@ class QueueWorker(ABC, Generic[RowT]):
             return len(self._in_flight)
         return sum(1 for owner in self._in_flight.values() if owner == lane)
 
+    def _worth_a_claim(self, finished_lane: str | None) -> bool:
+        """Whether a slot freed in `finished_lane` lets a claim take anything: not while that lane
+        waits to refill and the worker has other free slots (new work wakes the worker anyway)."""
+        if not self.lanes or len(self._in_flight) + 1 >= self.concurrency:
+            return True
+        lane = next((lane for lane in self.lanes if lane.name == finished_lane), None)
+        return lane is None or lane.room(self.concurrency, self.in_flight(lane.name)) > 0
+
     async def _claim_by_lane(self) -> list[tuple[RowT, str | None]]:
         """Fill free slots from the first lane first; each lane only up to its own share."""
         free = self.concurrency - len(self._in_flight)
@@ -260,8 +268,9 @@ class QueueWorker(ABC, Generic[RowT]):
                 await self._idle()
 
     def _finished(self, task: asyncio.Task) -> None:
-        self._in_flight.pop(task, None)
-        self._wakeup.set()  # a slot is free
+        lane = self._in_flight.pop(task, None)
+        if self._worth_a_claim(lane):
+            self._wakeup.set()  # a slot is free
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._report(exc)
 
