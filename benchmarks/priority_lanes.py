@@ -9,7 +9,8 @@ then with BULK bulk notifications (by e-mail, posted beforehand through
 `POST /notify/batch`) still queued and being delivered meanwhile. The target is
 a p99 with the backlog at most twice the p99 without.
 
-Run: `uv run python -m benchmarks.priority_lanes` (`BENCH_DATABASE=postgres` for PostgreSQL).
+Run: `uv run python -m benchmarks.priority_lanes` (`BENCH_DATABASE=postgres` for PostgreSQL;
+`BENCH_POOL=40` gives the gateway a pool of 40 PostgreSQL connections instead of tortoise's 5).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ TRANSACTIONAL = int(os.environ.get("BENCH_TRANSACTIONAL", "300"))
 RATE = float(os.environ.get("BENCH_RATE", "20"))  # transactional notifications per second
 PROVIDER_MS = tuple(int(ms) for ms in os.environ.get("BENCH_PROVIDER_MS", "50,200").split(","))
 BATCH = 1000
+# PostgreSQL connections in the gateway's pool (tortoise's `maxsize` URL parameter; 5 when unset).
+POOL = os.environ.get("BENCH_POOL")
 
 
 async def _bulk_backlog(http: aiohttp.ClientSession, gateway_url: str) -> None:
@@ -108,6 +111,8 @@ async def _run(http: aiohttp.ClientSession, databases, workdir: Path, provider_m
             async with http.put(url, json={"latency_ms": provider_ms}) as response:
                 assert response.status == 200
         gateway_db = harness.off_loop(databases.database_url, "gateway", gateway_tortoise_config, workdir)
+        if POOL and gateway_db.startswith("postgres"):
+            gateway_db += f"?maxsize={POOL}"
         with harness.running(harness.gateway(workdir, gateway_db, sandbox.url, TOKEN)) as gateway:
             empty = await _latencies(http, sandbox.url, await _transactional(http, gateway.url, "empty"))
             await _bulk_backlog(http, gateway.url)
@@ -137,9 +142,10 @@ async def main() -> None:
                 workdir = Path(folder) / f"provider-{provider_ms}"
                 workdir.mkdir()
                 rows += await _run(http, databases, workdir, provider_ms)
+    pool = f", pool of {POOL} connections" if POOL and database == "postgres" else ""
     harness.write_results(
-        f"priority_lanes_{database}",
-        f"Transactional latency behind a bulk backlog ({database})",
+        f"priority_lanes_{database}{'_pool' + POOL if pool else ''}",
+        f"Transactional latency behind a bulk backlog ({database}{pool})",
         rows,
         [
             "Target: p99 behind the backlog at most 2x the p99 with an empty queue, in the same run.",
