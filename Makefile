@@ -11,6 +11,7 @@ RUN := $(UV) run --frozen --no-sync
 # Development defaults for `make run`; any of them can be overridden from the environment.
 # The channel plugins talk to the provider sandbox on :8082, never to a real provider.
 SANDBOX := http://127.0.0.1:8082
+comma := ,
 export APP_ENV ?= development
 export ORDERS_DATABASE_URL ?= sqlite://var/orders.sqlite3
 export GATEWAY_DATABASE_URL ?= sqlite://var/gateway.sqlite3
@@ -19,6 +20,13 @@ export EMAIL_API_TOKEN ?= dev-email-token
 export SMS_API_URL ?= $(SANDBOX)/dev/home-test/sms-delivery-service
 export SMS_API_TOKEN ?= dev-sms-token
 export PUSH_API_URL ?= $(SANDBOX)/push
+# `make run` hands one set of development tokens to every process it starts: the gateway's caller
+# token is also the one the orders service presents, so setting GATEWAY_TOKEN (or ADMIN_TOKEN)
+# alone just works. Only `make run` gets them; tests set their own.
+RUN_GATEWAY_TOKEN = $(or $(GATEWAY_TOKEN),dev-gateway-token)
+RUN_TOKENS = GATEWAY_TOKEN='$(RUN_GATEWAY_TOKEN)' \
+	ORDERS_GATEWAY_TOKEN='$(or $(ORDERS_GATEWAY_TOKEN),$(firstword $(subst $(comma), ,$(RUN_GATEWAY_TOKEN))))' \
+	ADMIN_TOKEN='$(or $(ADMIN_TOKEN),dev-admin-token)' SUPPORT_TOKEN='$(or $(SUPPORT_TOKEN),dev-support-token)'
 
 .PHONY: help setup run test check test-postgres lint format migrations query-count bench clean
 
@@ -45,12 +53,12 @@ run: setup
 	$(RUN) orders-service seed
 	$(RUN) notification-gateway migrate
 	@echo
-	@echo "  orders API        http://127.0.0.1:8080/docs   token: $${ADMIN_TOKEN:-dev-admin-token}"
-	@echo "  gateway API       http://127.0.0.1:8081/docs   token: $${GATEWAY_TOKEN:-dev-gateway-token}"
+	@echo "  orders API        http://127.0.0.1:8080/docs   token: $(or $(ADMIN_TOKEN),dev-admin-token)"
+	@echo "  gateway API       http://127.0.0.1:8081/docs   token: $(firstword $(subst $(comma), ,$(RUN_GATEWAY_TOKEN)))"
 	@echo "  provider sandbox  http://127.0.0.1:8082/_sandbox/messages"
 	@echo "  Ctrl-C stops all three."
 	@echo
-	$(RUN) honcho start -f Procfile.dev
+	@$(RUN_TOKENS) $(RUN) honcho start -f Procfile.dev
 
 lint: setup
 	$(RUN) ruff check .
@@ -75,7 +83,7 @@ migrations: setup
 
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read gateway_throughput end_to_end_latency priority_lanes batch_intake
+	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read gateway_throughput end_to_end_latency purge_under_load priority_lanes batch_intake
 	$(RUN) python -m benchmarks
 
 query-count: setup

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.errors import DomainError
-from notification_gateway.callbacks import CallbackPolicy, CallbackRefused
+from notification_gateway.callbacks import CallbackPolicy
 from notification_gateway.models import Notification
 from notification_gateway.notifications import accept_for
 from notification_gateway.plugins import ChannelRegistry
@@ -28,8 +28,8 @@ from notification_gateway.scheduling import SendAtOutOfRange
 from notification_gateway.schemas import BatchItem, BatchRequest
 from notification_gateway.templates import TemplateError
 
-# Faults of what every recipient shares (message, channel, callback, send_at): the whole request is refused.
-WHOLE_REQUEST_ERRORS = (CallbackRefused, TemplateError, UnknownChannel, SendAtOutOfRange)
+# Faults of what every recipient shares (message, channel, send_at): the whole request is refused.
+WHOLE_REQUEST_ERRORS = (TemplateError, UnknownChannel, SendAtOutOfRange)
 
 
 class DuplicateRecipient(DomainError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -9,10 +10,12 @@ from zoneinfo import ZoneInfo
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.query_utils import Prefetch
 
+from apikit.alerts import ConditionLog
 from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
-from notification_gateway.callbacks import CallbackPolicy, owe_callback
+from apikit.tracing import current_traceparent
+from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, owe_callback
 from notification_gateway.contract import Recipient
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
@@ -22,6 +25,9 @@ from notification_gateway.scheduling import due_time
 from notification_gateway.schemas import Delivery, NotifyRequest, RecipientIn
 from notification_gateway.status import NotificationStatus
 from notification_gateway.templates import placeholders_for, render
+
+log = logging.getLogger("notification_gateway.notifications")
+_callback_conditions = ConditionLog(log)
 
 
 class NotificationNotFound(DomainError):
@@ -53,7 +59,11 @@ async def accept(
     now: datetime | None = None,
     item_key: str | None = None,
 ) -> Notification:
-    """Route, render, schedule and store the notification as `queued`; workers take it when it is due."""
+    """Route, render, schedule and store the notification as `queued`; workers take it when it is due.
+
+    A status callback that cannot be configured (no signing secret for the caller, an origin
+    not allowed) never blocks the notification: it is accepted and records why no callback follows.
+    """
     return await accept_for(
         request,
         request.recipient,
@@ -85,8 +95,19 @@ async def accept_for(
 ) -> Notification:
     """`accept` for one recipient of a single request or of a batch."""
     callback_url = str(request.callback_url) if request.callback_url else None
+    callback_refusal = None
     if callback_url is not None:
-        callbacks.check(caller, callback_url)
+        try:
+            callbacks.check(caller, callback_url)
+        except CallbackRefused as refused:
+            callback_url, callback_refusal = None, refused.detail
+            _callback_conditions.raised(
+                f"callback:{caller}",
+                "status callbacks refused; notifications still delivered",
+                level=logging.WARNING,
+                caller=caller,
+                reason=refused.detail,
+            )
     recipient = Recipient(id=recipient_in.id, name=recipient_in.name, contacts=recipient_in.contacts)
     route = rules.resolve(
         explicit=request.channel, attributes=request.attributes, recipient=recipient, channels=channels
@@ -119,6 +140,8 @@ async def accept_for(
         critical=critical,
         reference=request.reference,
         callback_url=callback_url,
+        callback_refusal=callback_refusal,
+        traceparent=current_traceparent(),
         address_key=key,
         item_key=item_key,
     )

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import InstalledChannel
-from notification_gateway.schemas import AttemptView, ChannelView, NotificationView
+from notification_gateway.schemas import AttemptView, CallbackPlan, ChannelView, NotificationView
 from notification_gateway.status import NotificationStatus
 
 
@@ -33,6 +33,9 @@ def notification_view(
         created_at=notification.created_at,
         updated_at=notification.updated_at,
         finished_at=notification.finished_at,
+        callback=CallbackPlan(
+            will_be_sent=notification.callback_url is not None, reason=notification.callback_refusal
+        ),
         attempts=[
             AttemptView(
                 number=attempt.number,

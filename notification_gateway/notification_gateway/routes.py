@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from apikit.endpoints import Endpoint, Link, Response
-from notification_gateway import views
+from notification_gateway import callers, views
 from notification_gateway.schemas import (
     BatchRequest,
     BatchResult,
@@ -122,5 +122,14 @@ ENDPOINTS = [
         {200: Response("The rules in force", RoutingView)},
         roles=CALLERS,
         tags=["channels"],
+    ),
+    Endpoint(
+        "GET",
+        "/callers/me",
+        callers.show_caller,
+        "Show how the gateway knows you",
+        {200: Response("Your caller name and status-callback set-up", callers.CallerView)},
+        roles=CALLERS,
+        tags=["callers"],
     ),
 ]

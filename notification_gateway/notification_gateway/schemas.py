@@ -160,6 +160,14 @@ class AttemptView(BaseModel):
     duration_ms: float
 
 
+class CallbackPlan(BaseModel):
+    """Whether a signed status callback follows the final status, and if one was asked for but
+    cannot be sent, why (the notification is delivered all the same)."""
+
+    will_be_sent: bool
+    reason: str | None = Field(description="Why no callback will be sent, when one was asked for.")
+
+
 class NotificationView(BaseModel):
     id: str
     status: NotificationStatus
@@ -178,6 +186,7 @@ class NotificationView(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    callback: CallbackPlan
     attempts: list[AttemptView]
 
 

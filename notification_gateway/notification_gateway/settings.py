@@ -7,10 +7,11 @@ from typing import Self
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
+from apikit.tracing import TracingSettings
 from notification_gateway.plugins import parse_allow_list
 from notification_gateway.recipient_caps import parse_caps
 from notification_gateway.scheduling import zone_named
@@ -23,7 +24,7 @@ DEFAULT_ROUTING_FILE = Path(__file__).with_name("routing.toml")
 CALLER = "caller"
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(TracingSettings):
     """Every variable is listed in `.env.example` and the README. Channel plugins read their own."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -53,6 +54,12 @@ class GatewaySettings(BaseSettings):
     )
     webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
     callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
+    retention_idempotency_hours: float = Field(24, ge=0, alias="GATEWAY_RETENTION_IDEMPOTENCY_HOURS")
+    retention_delivered_days: float = Field(30, ge=0, alias="GATEWAY_RETENTION_DELIVERED_DAYS")
+    retention_failed_days: float = Field(90, ge=0, alias="GATEWAY_RETENTION_FAILED_DAYS")
+    purge_enabled: bool = Field(True, alias="GATEWAY_PURGE_ENABLED")
+    purge_interval_seconds: float = Field(300, ge=1, le=86400, alias="GATEWAY_PURGE_INTERVAL_SECONDS")
+    purge_batch_size: int = Field(1000, ge=1, le=100_000, alias="GATEWAY_PURGE_BATCH_SIZE")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)

@@ -7,6 +7,7 @@ from tortoise.models import Model
 
 from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
+from apikit.leases import LeaseBase
 from apikit.queue import LeasedRow
 from orders_service.ids import new_order_id, new_outbox_id, new_user_id
 from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, OutboxStatus, SequencingType
@@ -75,19 +76,20 @@ class OutboxMessage(LeasedRow):
     attempts = fields.IntField(default=0)
     last_error = fields.CharField(max_length=300, null=True)
     notification_id = fields.CharField(max_length=64, null=True)
+    traceparent = fields.CharField(max_length=55, null=True, description="W3C trace context of its order.")
     created_at = DatetimeField(auto_now_add=True)
     sent_at = DatetimeField(null=True)
 
     class Meta:
         table = "outbox_messages"
-        indexes = (("status", "next_attempt_at"),)
+        indexes = (("status", "next_attempt_at"), ("status", "sent_at"))
 
 
 class WebhookReceipt(Model):
     """A status callback already applied: its `webhook-id` makes a replay a no-op."""
 
     id = fields.CharField(primary_key=True, max_length=128)
-    received_at = DatetimeField(auto_now_add=True)
+    received_at = DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         table = "webhook_receipts"
@@ -97,3 +99,10 @@ class IdempotencyRecord(IdempotencyRecordBase):
     class Meta:
         table = "idempotency_records"
         unique_together = (("principal", "key"),)
+
+
+class Lease(LeaseBase):
+    """Named leases, so one replica at a time runs a job such as the retention purge."""
+
+    class Meta:
+        table = "leases"

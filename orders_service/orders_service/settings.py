@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Self
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
+from apikit.tracing import TracingSettings
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a documented development default, refused in production
 DEV_SUPPORT_TOKEN = "dev-support-token"  # noqa: S105
@@ -18,7 +19,7 @@ DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S
 ADMIN, SUPPORT = "admin", "support"
 
 
-class OrdersSettings(BaseSettings):
+class OrdersSettings(TracingSettings):
     """Every variable is listed in `.env.example` and the README."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -45,6 +46,12 @@ class OrdersSettings(BaseSettings):
     relay_retry_base_seconds: float = Field(0.5, gt=0, le=3600, alias="ORDERS_RELAY_RETRY_BASE_SECONDS")
     relay_retry_max_seconds: float = Field(30.0, gt=0, le=86400, alias="ORDERS_RELAY_RETRY_MAX_SECONDS")
     relay_lease_seconds: float = Field(30.0, ge=1, le=3600, alias="ORDERS_RELAY_LEASE_SECONDS")
+    retention_idempotency_hours: float = Field(24, ge=0, alias="ORDERS_RETENTION_IDEMPOTENCY_HOURS")
+    retention_webhook_receipts_days: float = Field(7, ge=0, alias="ORDERS_RETENTION_WEBHOOK_RECEIPTS_DAYS")
+    retention_sent_outbox_days: float = Field(7, ge=0, alias="ORDERS_RETENTION_SENT_OUTBOX_DAYS")
+    purge_enabled: bool = Field(True, alias="ORDERS_PURGE_ENABLED")
+    purge_interval_seconds: float = Field(300, ge=1, le=86400, alias="ORDERS_PURGE_INTERVAL_SECONDS")
+    purge_batch_size: int = Field(1000, ge=1, le=100_000, alias="ORDERS_PURGE_BATCH_SIZE")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)

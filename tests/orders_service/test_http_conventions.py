@@ -83,8 +83,9 @@ async def test_health_and_readiness(client):
     health = await client.get("/healthz")
     ready = await client.get("/readyz")
 
-    assert (health.status, await health.json()) == (200, {"status": "ok"})
-    assert (ready.status, await ready.json()) == (200, {"status": "ready"})
+    assert await health.json() == {"status": "ok"}
+    assert (health.status, ready.status) == (200, 200)
+    assert (await ready.json())["status"] == "ready"
 
 
 async def test_an_unreachable_database_is_503_with_retry_after(aiohttp_client):
@@ -101,8 +102,11 @@ async def test_an_unreachable_database_is_503_with_retry_after(aiohttp_client):
     for response in (ready, placed):
         assert response.status == 503
         assert response.headers["Retry-After"] == "5"
-        assert response.content_type == PROBLEM
-        assert (await response.json())["type"] == "/problems/service-unavailable"
+    assert placed.content_type == PROBLEM
+    assert (await placed.json())["type"] == "/problems/service-unavailable"
+    database = (await ready.json())["checks"]["database"]
+    assert database["status"] == "failing"
+    assert database["reason"].startswith("the database does not answer")
     assert (await client.get("/healthz")).status == 200
 
 
@@ -133,9 +137,9 @@ async def test_problem_types_resolve_to_their_description(client):
     assert (await client.get("/problems/nope")).status == 404
 
 
-async def test_the_docs_page_lists_every_operation(client):
+async def test_the_reference_page_lists_every_operation(client):
     spec = await (await client.get("/openapi.json")).json()
-    response = await client.get("/docs")
+    response = await client.get("/docs/reference")
 
     assert response.status == 200
     assert response.content_type == "text/html"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry
 
 from apikit.backoff import Backoff
 from orders_service.lifecycle import OutboxStatus
 from orders_service.models import DNAKitOrder, OutboxMessage
 from orders_service.relay import OutboxRelay
+from orders_service.relay_metrics import RelayMetrics
 from tests.orders_service.conftest import GATEWAY_TOKEN, order_body, place
 
 
@@ -28,7 +31,7 @@ async def make_relay(gateway_process):
     clock = Clock()
     async with aiohttp.ClientSession() as session:
 
-        def make(url: str = gateway_process.url, token: str = GATEWAY_TOKEN) -> OutboxRelay:
+        def make(url: str = gateway_process.url, token: str = GATEWAY_TOKEN, metrics=None) -> OutboxRelay:
             return OutboxRelay(
                 session=session,
                 gateway_url=url,
@@ -40,6 +43,7 @@ async def make_relay(gateway_process):
                 poll_seconds=0.05,
                 clock=clock,
                 rng=random.Random(1),
+                metrics=metrics,
             )
 
         make.clock = clock
@@ -111,7 +115,41 @@ async def test_a_rejected_token_is_retried_not_dropped(client, ada, make_relay):
     await _run_once(make_relay(token="not-the-token"))
 
     message = await OutboxMessage.first()
-    assert (message.status, message.last_error) == (OutboxStatus.PENDING, "gateway answered 401")
+    assert message.status is OutboxStatus.PENDING
+    assert message.last_error == "the gateway refused this service's token (401)"
+
+
+async def test_a_rejected_token_is_logged_once_by_its_name(client, ada, make_relay, caplog):
+    await place(client)
+    await place(client)
+    relay = make_relay(token="not-the-token")
+
+    with caplog.at_level(logging.WARNING, logger="orders_service.relay"):
+        await _run_once(relay)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages.count("the gateway refused this service's token (401)") == 1, messages
+    assert not any("not reached" in m or "unreachable" in m for m in messages), messages
+
+
+async def test_metrics_count_pending_rows_their_age_and_refusals_by_cause(client, ada, make_relay):
+    await place(client)
+    await place(client)
+    registry = CollectorRegistry()
+    relay = make_relay(token="not-the-token", metrics=RelayMetrics(registry))
+    oldest = await OutboxMessage.all().order_by("created_at").first()
+    make_relay.clock.now = oldest.created_at + timedelta(seconds=90)
+
+    await _run_once(relay)
+    await relay.before_claim()
+
+    assert registry.get_sample_value("outbox_refusals_total", {"cause": "token_refused"}) == 2
+    assert registry.get_sample_value("outbox_pending") == 2
+    assert registry.get_sample_value("outbox_oldest_pending_age_seconds") == 90
+    unreachable = make_relay(url="http://127.0.0.1:9", metrics=relay.metrics)
+    await OutboxMessage.all().update(next_attempt_at=make_relay.clock.now)
+    await _run_once(unreachable)
+    assert registry.get_sample_value("outbox_refusals_total", {"cause": "unreachable"}) == 2
 
 
 async def test_a_notification_the_gateway_refuses_fails_and_the_order_shows_it(client, ada, make_relay):
