@@ -77,7 +77,7 @@ ENDPOINTS = [
     ),
     Endpoint(
         "GET",
-        "/notifications/{notification_id}",
+        "/notifications/{notification_id:(?!cancel$)[^/]+}",  # POST /notifications/cancel is its own
         views.get_notification,
         "Read a notification and its attempts",
         {200: Response("The notification", NotificationView)},

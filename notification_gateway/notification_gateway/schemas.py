@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -71,6 +72,13 @@ class RecipientIn(BaseModel):
         return dict(self.__pydantic_extra__ or {})
 
 
+def _text_only(value: object) -> object:
+    """A time is written as RFC 3339 text: a bare number is not one."""
+    if not isinstance(value, str):
+        raise ValueError("must be a date-time string with a UTC offset, such as 2026-12-02T09:00:00+00:00")
+    return value
+
+
 def _is_contact_field(key: str) -> bool:
     return re.fullmatch(CONTACT_FIELD, key) is not None
 
@@ -97,10 +105,10 @@ class Delivery(BaseModel):
         description="`bulk` work (newsletters) waits behind due transactional work and uses only a share "
         "of the delivery concurrency.",
     )
-    send_at: AwareDatetime | None = Field(
+    send_at: Annotated[AwareDatetime, BeforeValidator(_text_only)] | None = Field(
         None, description="Not sent before this time (with a UTC offset), at most 30 days ahead."
     )
-    critical: bool = Field(False, description="Sent even within the channel's quiet hours.")
+    critical: bool = Field(False, strict=True, description="Sent even within the channel's quiet hours.")
 
 
 class NotifyRequest(Delivery):

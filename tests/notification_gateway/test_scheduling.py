@@ -125,7 +125,7 @@ async def test_send_at_more_than_30_days_ahead_is_422(client, now):
     assert (await _notify(client, send_at=(now[0] + timedelta(days=30)).isoformat())).status == 202
 
 
-@pytest.mark.parametrize("send_at", ["2026-12-02T10:00:00", "tomorrow", "2026-12-02"])
+@pytest.mark.parametrize("send_at", ["2026-12-02T10:00:00", "tomorrow", "2026-12-02", 1764676800])
 async def test_send_at_must_be_a_time_with_an_offset(client, send_at):
     response = await _notify(client, send_at=send_at)
 
