@@ -28,7 +28,7 @@ RUN_TOKENS = GATEWAY_TOKEN='$(RUN_GATEWAY_TOKEN)' \
 	ORDERS_GATEWAY_TOKEN='$(or $(ORDERS_GATEWAY_TOKEN),$(firstword $(subst $(comma), ,$(RUN_GATEWAY_TOKEN))))' \
 	ADMIN_TOKEN='$(or $(ADMIN_TOKEN),dev-admin-token)' SUPPORT_TOKEN='$(or $(SUPPORT_TOKEN),dev-support-token)'
 
-.PHONY: help setup run test check test-postgres lint format migrations query-count bench clean
+.PHONY: help setup run test check test-postgres lint format migrations query-count bench screenshots clean
 
 help:
 	@echo "make run            start the system on 127.0.0.1 (orders API on :8080)"
@@ -37,6 +37,7 @@ help:
 	@echo "make test-postgres  the same suite on PostgreSQL at 127.0.0.1:5432"
 	@echo "make migrations     write a migration for model changes"
 	@echo "make bench          run the benchmarks; tables go to benchmarks/results/"
+	@echo "make screenshots    write a PNG of each console page to docs/screenshots/"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -56,6 +57,8 @@ run: setup
 	@echo "  orders API        http://127.0.0.1:8080/docs   token: $(or $(ADMIN_TOKEN),dev-admin-token)"
 	@echo "  gateway API       http://127.0.0.1:8081/docs   token: $(firstword $(subst $(comma), ,$(RUN_GATEWAY_TOKEN)))"
 	@echo "  provider sandbox  http://127.0.0.1:8082/_sandbox/messages"
+	@echo "  console           http://127.0.0.1:8080/console/"
+	@echo "                    admin@example.com / dev-password    support@example.com / dev-password"
 	@echo "  Ctrl-C stops all three."
 	@echo
 	@$(RUN_TOKENS) $(RUN) honcho start -f Procfile.dev
@@ -83,8 +86,12 @@ migrations: setup
 
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read gateway_throughput end_to_end_latency purge_under_load priority_lanes batch_intake
+	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read users_search gateway_throughput end_to_end_latency purge_under_load priority_lanes batch_intake
 	$(RUN) python -m benchmarks
+
+screenshots: setup
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(RUN) python -m tests.console.screenshots
 
 query-count: setup
 	$(RUN) python -m benchmarks.query_count

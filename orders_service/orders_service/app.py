@@ -17,11 +17,14 @@ from apikit.keys import METRICS_RECORDER, READINESS
 from apikit.problems import ProblemType
 from apikit.purge import PurgeMetrics, purging
 from apikit.queue import running
-from orders_service import notifications, orders, users
+from orders_service import notifications, order_notifications, orders, staff, users
+from orders_service.console.app import create_console
 from orders_service.db import orders_tortoise_config
+from orders_service.gateway import GatewayClient
 from orders_service.gateway_errors import GatewayTokenRefused
 from orders_service.gateway_link import GatewayLink
 from orders_service.keys import (
+    GATEWAY,
     GATEWAY_LINK,
     HTTP_SESSION,
     IDEMPOTENCY,
@@ -49,6 +52,36 @@ DOMAIN_ERRORS = {
     ),
     orders.OrderNotFound: ProblemType("order-not-found", "No such order", 404, "No order has this id."),
     users.UserNotFound: ProblemType("user-not-found", "No such user", 404, "No user has this id."),
+    users.InvalidContact: ProblemType(
+        "invalid-contact",
+        "The e-mail address or phone number cannot be used",
+        422,
+        "The member named by the pointer is not a valid e-mail address or phone number.",
+    ),
+    order_notifications.NotResendable: ProblemType(
+        "not-resendable",
+        "Only a failed notification can be sent again",
+        409,
+        "The notification is still on its way, delivered or cancelled.",
+    ),
+    staff.StaffError: ProblemType(
+        "staff-account-refused",
+        "The staff account cannot be added or changed as asked",
+        422,
+        "The e-mail address is taken or invalid, the role unknown, or the password too short.",
+    ),
+    staff.SignInRefused: ProblemType(
+        "sign-in-refused",
+        "The e-mail address and password do not match an enabled account",
+        401,
+        "Which of the two was wrong is never said.",
+    ),
+    staff.TooManySignIns: ProblemType(
+        "too-many-sign-ins",
+        "Too many failed sign-ins",
+        429,
+        "Failed sign-ins are limited per client address and per account; `Retry-After` says when.",
+    ),
     orders.IllegalTransition: ProblemType(
         "illegal-transition",
         "The order cannot move to that status",
@@ -100,6 +133,12 @@ async def _gateway_client(app: web.Application) -> AsyncIterator[None]:
         app[NOTIFICATIONS] = NotificationService(directory, callback_url=callback)
         app[GATEWAY_LINK] = link = gateway_link(session, settings)
         app[READINESS].extend(link.readiness_checks())
+        app[GATEWAY] = GatewayClient(
+            session,
+            gateway_url=str(settings.gateway_url),
+            token=settings.gateway_bearer,
+            timeout=settings.gateway_timeout_seconds,
+        )
         yield
 
 
@@ -166,4 +205,5 @@ def create_app(settings: OrdersSettings) -> web.Application:
     if settings.purge_enabled:
         app.cleanup_ctx.append(_purge)
     add_endpoints(app, ENDPOINTS)
+    app.add_subapp("/console", create_console(settings))
     return app

@@ -7,6 +7,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from apikit.idempotency import IdempotencyStore
+from orders_service.gateway import GatewayClient
 from orders_service.gateway_link import GatewayLink
 from orders_service.notifications import NotificationService
 from orders_service.relay import OutboxRelay
@@ -19,3 +20,4 @@ NOTIFICATIONS = web.AppKey("notifications", NotificationService)
 RELAY = web.AppKey("relay", OutboxRelay)
 GATEWAY_LINK = web.AppKey("gateway_link", GatewayLink)
 WEBHOOK = web.AppKey("webhook", Webhook | None)
+GATEWAY = web.AppKey("gateway", GatewayClient)

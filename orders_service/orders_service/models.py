@@ -9,8 +9,15 @@ from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
 from apikit.leases import LeaseBase
 from apikit.queue import LeasedRow
-from orders_service.ids import new_order_id, new_outbox_id, new_user_id
-from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, OutboxStatus, SequencingType
+from orders_service.ids import new_order_id, new_outbox_id, new_staff_id, new_user_id
+from orders_service.lifecycle import (
+    OrderChangeKind,
+    OrderNotificationStatus,
+    OrderStatus,
+    OutboxStatus,
+    SequencingType,
+    StaffRole,
+)
 
 
 class User(Model):
@@ -22,6 +29,12 @@ class User(Model):
     phone_number = fields.CharField(max_length=16, null=True, description="E.164")
     address = fields.JSONField(null=True)
     contacts = fields.JSONField(default=dict, description="Other contact points, e.g. push_topic.")
+    search_text = fields.CharField(
+        max_length=600,
+        default="",
+        db_default="",
+        description="Lower-case name, e-mail and phone digits, for search.",
+    )
     created_at = DatetimeField(auto_now_add=True)
     updated_at = DatetimeField(auto_now=True)
 
@@ -47,12 +60,77 @@ class DNAKitOrder(Model):
     notification_status = fields.CharEnumField(
         OrderNotificationStatus, max_length=16, default=OrderNotificationStatus.PENDING
     )
+    placed_by = fields.CharField(
+        max_length=300, null=True, description="staff:<e-mail> or token:<principal>, null before it was kept."
+    )
     created_at = DatetimeField(auto_now_add=True)
     updated_at = DatetimeField(auto_now=True)
 
+    changes: fields.ReverseRelation[OrderChange]
+
     class Meta:
         table = "dna_kit_orders"
-        indexes = (("user_id", "created_at"),)
+        indexes = (("user_id", "created_at"), ("notification_status", "id"), ("placed_by", "id"))
+
+
+class OrderChange(Model):
+    """Who did what to an order, and when: placing it, each status move, each notification action."""
+
+    id = fields.IntField(primary_key=True)
+    order: fields.ForeignKeyRelation[DNAKitOrder] = fields.ForeignKeyField(
+        "models.DNAKitOrder", related_name="changes", on_delete=fields.RESTRICT
+    )
+    kind = fields.CharEnumField(OrderChangeKind, max_length=32)
+    value = fields.CharField(max_length=64, null=True, description="The new status, or the channel.")
+    actor = fields.CharField(max_length=300, description="staff:<e-mail> or token:<principal>.")
+    at = DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "order_changes"
+        indexes = (("order_id", "at"),)
+
+
+class Staff(Model):
+    """A member of staff who signs in to the console. Never deleted: orders name them."""
+
+    id = fields.CharField(primary_key=True, max_length=40, default=new_staff_id)
+    email = fields.CharField(max_length=254, unique=True)
+    name = fields.CharField(max_length=200)
+    role = fields.CharEnumField(StaffRole, max_length=16)
+    password_hash = fields.CharField(max_length=200, description="argon2id, encoded with its parameters.")
+    disabled = fields.BooleanField(default=False)
+    created_at = DatetimeField(auto_now_add=True)
+    last_sign_in_at = DatetimeField(null=True)
+
+    class Meta:
+        table = "staff"
+
+
+class StaffSession(Model):
+    """A signed-in browser. The cookie holds a random token, and only its SHA-256 is stored here."""
+
+    id = fields.CharField(primary_key=True, max_length=64, description="SHA-256 of the cookie's token.")
+    staff: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField(
+        "models.Staff", related_name="sessions", on_delete=fields.CASCADE
+    )
+    data = fields.JSONField(default=dict)
+    created_at = DatetimeField(auto_now_add=True)
+    last_seen_at = DatetimeField()
+
+    class Meta:
+        table = "staff_sessions"
+
+
+class SignInFailure(Model):
+    """One failed sign-in, counted per client address and per account to slow password guessing."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=300, description="address:<ip> or account:<e-mail>.")
+    failed_at = DatetimeField()
+
+    class Meta:
+        table = "sign_in_failures"
+        indexes = (("key", "failed_at"),)
 
 
 class OutboxMessage(LeasedRow):

@@ -130,8 +130,12 @@ class NotificationService:
         self.callback_url = callback_url
 
     async def check_channel(self, user: User, channel: str, *, pointer: str) -> None:
-        """Refuse, before anything is written, a channel the gateway lacks or the user cannot receive."""
-        channels = await self.directory.channels()
+        """Refuse, before anything is written, a channel the gateway lacks or the user cannot receive,
+        or that cannot be checked right now; each refusal names the member at `pointer`."""
+        try:
+            channels = await self.directory.channels()
+        except ChannelsUnavailable as exc:
+            raise ChannelsUnavailable(exc.detail, pointer=pointer, retry_after=exc.retry_after) from None
         if channel not in channels:
             available = ", ".join(sorted(channels)) or "none"
             raise ChannelNotOffered(

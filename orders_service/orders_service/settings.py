@@ -52,6 +52,9 @@ class OrdersSettings(TracingSettings):
     purge_enabled: bool = Field(True, alias="ORDERS_PURGE_ENABLED")
     purge_interval_seconds: float = Field(300, ge=1, le=86400, alias="ORDERS_PURGE_INTERVAL_SECONDS")
     purge_batch_size: int = Field(1000, ge=1, le=100_000, alias="ORDERS_PURGE_BATCH_SIZE")
+    session_idle_seconds: int = Field(1800, ge=60, le=86400, alias="ORDERS_SESSION_IDLE_SECONDS")
+    sign_in_max_failures: int = Field(5, ge=1, le=1000, alias="ORDERS_SIGN_IN_MAX_FAILURES")
+    sign_in_window_seconds: int = Field(900, ge=1, le=86400, alias="ORDERS_SIGN_IN_WINDOW_SECONDS")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
@@ -94,6 +97,11 @@ class OrdersSettings(TracingSettings):
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value()
         return DEV_WEBHOOK_SECRET if self.environment is Environment.DEVELOPMENT else None
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies travel over HTTPS only, except in development on plain-HTTP loopback."""
+        return self.environment is not Environment.DEVELOPMENT
 
     def token_registry(self) -> TokenRegistry:
         """Admins place and change orders; support staff may only read."""

@@ -24,7 +24,7 @@ from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
 
 class CallbackData(BaseModel):
     id: str
-    status: Literal["delivered", "failed"]
+    status: Literal["delivered", "failed", "cancelled"]
     channel: str
     reference: str | None = None
 
@@ -66,7 +66,11 @@ async def apply(webhook_id: str, callback: StatusCallback) -> bool:
                 if data.reference
                 else None
             )
-            if message is not None and message.order_id is not None:
+            if (
+                message is not None
+                and message.order_id is not None
+                and not await _superseded(message, connection)
+            ):
                 await (
                     DNAKitOrder.filter(id=message.order_id)
                     .exclude(notification_status=OrderNotificationStatus.DELIVERED)
@@ -80,3 +84,10 @@ async def apply(webhook_id: str, callback: StatusCallback) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+async def _superseded(message: OutboxMessage, connection) -> bool:
+    """A later hand-over (a resend) exists for the same order: news of this one no longer moves it."""
+    return (
+        await OutboxMessage.filter(order_id=message.order_id, id__gt=message.id).using_db(connection).exists()
+    )

@@ -116,9 +116,13 @@ async def test_one_order_is_one_trace_with_the_expected_parent_links(http, trace
         return [s for s in collector.spans if roots and s.trace_id == roots[0].trace_id]
 
     async def called_back() -> bool:
-        return any(s.name == "POST /webhooks/notifications" and s.kind == SERVER for s in spans_of_order())
+        # Each process exports on its own schedule: the sender's span may come after the receiver's.
+        spans = spans_of_order()
+        received = any(s.name == "POST /webhooks/notifications" and s.kind == SERVER for s in spans)
+        sent = any(s.name == "CallbackSender" and s.kind == CONSUMER for s in spans)
+        return received and sent
 
-    await wait_until(called_back, "the status callback's span")
+    await wait_until(called_back, "the status callback's spans, sent and received")
 
     [root] = [s for s in collector.spans if s.name == "POST /orders"]
     trace_id = root.trace_id

@@ -16,11 +16,9 @@ from apikit.tracing import TracingSettings, configure_tracing, uninstrument
 from orders_service.app import create_app
 from orders_service.lifecycle import OutboxStatus
 from orders_service.models import OutboxMessage
-from tests.orders_service import test_relay
 from tests.orders_service.conftest import place
 
 _EXPORTER = InMemorySpanExporter()
-make_relay = test_relay.make_relay  # the relay against the real gateway process, as a fixture here
 
 
 @pytest.fixture(scope="module")

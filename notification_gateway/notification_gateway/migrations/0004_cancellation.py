@@ -1,5 +1,6 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
+from apikit.migrations import AlterEnumMembers
 from notification_gateway.status import NotificationStatus
 from tortoise import fields
 
@@ -9,7 +10,7 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
-        ops.AlterField(
+        AlterEnumMembers(
             model_name='Notification',
             name='status',
             field=fields.CharEnumField(default=NotificationStatus.QUEUED, description='QUEUED: queued\nSENDING: sending\nDELIVERED: delivered\nFAILED: failed\nCANCELLED: cancelled', enum_type=NotificationStatus, max_length=16),

@@ -5,7 +5,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_recipient_address_key')]
+    dependencies = [('models', '0004_cancellation')]
 
     initial = False
 

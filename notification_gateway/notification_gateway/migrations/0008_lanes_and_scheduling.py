@@ -7,7 +7,7 @@ from tortoise.indexes import Index
 from tortoise.migrations.constraints import UniqueConstraint
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0004_cancellation'), ('models', '0005_callback_refusal_and_leases')]
+    dependencies = [('models', '0005_callback_refusal_and_leases')]
 
     initial = False
 

@@ -5,7 +5,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_outbox_order_reference')]
+    dependencies = [('models', '0004_staff_and_authorship')]
 
     initial = False
 
