@@ -86,7 +86,7 @@ migrations: setup
 
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read users_search gateway_throughput end_to_end_latency purge_under_load
+	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read users_search gateway_throughput end_to_end_latency purge_under_load priority_lanes batch_intake
 	$(RUN) python -m benchmarks
 
 screenshots: setup

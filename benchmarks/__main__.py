@@ -28,6 +28,8 @@ MODULES = (
     "gateway_throughput",
     "end_to_end_latency",
     "purge_under_load",
+    "priority_lanes",
+    "batch_intake",
 )
 
 

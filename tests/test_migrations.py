@@ -11,6 +11,7 @@ from tortoise.migrations import api as migrations_api
 from tortoise.migrations.autodetector import MigrationAutodetector
 
 from notification_gateway.db import AUTHORING as GATEWAY
+from notification_gateway.db import gateway_tortoise_config
 from orders_service.db import AUTHORING as ORDERS
 from orders_service.db import orders_tortoise_config
 
@@ -64,3 +65,38 @@ async def test_outbox_rows_written_before_0003_refer_to_their_order_after_it(dat
             await database_server._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     assert [tuple(dict(row).values()) for row in rows] == [("obx_1", "ord_1", "ntf_1"), ("obx_2", None, None)]
+
+
+# A delivered notification with an attempt and an owed callback, as the gateway wrote them at 0005:
+# later migrations must upgrade tables that other tables' rows refer to.
+GATEWAY_AT_0005 = (
+    "INSERT INTO notifications (id, caller, recipient_id, recipient, message, attributes, channel,"
+    " fallback_channels, status, attempt_count, attempts_on_channel, next_attempt_at, created_at, updated_at)"
+    " VALUES ('ntf_1', 'orders', 'u_1', '{}', 'Hi', '{}', 'sms', '[]', 'delivered', 1, 1,"
+    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    "INSERT INTO delivery_attempts (id, number, channel, outcome, started_at, duration_ms, notification_id)"
+    " VALUES (1, 1, 'sms', 'delivered', CURRENT_TIMESTAMP, 5, 'ntf_1')",
+    "INSERT INTO callbacks (id, url, payload, status, attempts, next_attempt_at, created_at, notification_id)"
+    " VALUES ('cb_1', 'http://127.0.0.1:8080/w', '{}', 'pending', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP,"
+    " 'ntf_1')",
+)
+
+
+async def test_a_gateway_with_delivered_rows_upgrades_to_the_latest_migration(database_server, tmp_path):
+    config = gateway_tortoise_config(await _scratch_database(database_server, tmp_path))
+    try:
+        await migrations_api.migrate(config=config, target="models.0005_callback_refusal_and_leases")
+        for statement in GATEWAY_AT_0005:
+            await connections.get("default").execute_script(statement)
+        await migrations_api.migrate(config=config)
+
+        _, attempts = await connections.get("default").execute_query(
+            "SELECT notification_id FROM delivery_attempts"
+        )
+    finally:
+        await Tortoise.close_connections()
+        if database_server.kind == "postgres":
+            name = config["connections"]["default"].rsplit("/", 1)[1]
+            await database_server._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    assert [dict(row)["notification_id"] for row in attempts] == ["ntf_1"]

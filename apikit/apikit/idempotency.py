@@ -115,7 +115,7 @@ def fingerprint(method: str, path: str, payload: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
-def _key_of(request: web.Request) -> str | None:
+def key_of(request: web.Request) -> str | None:
     key = request.headers.get(HEADER)
     if key is not None and not re.fullmatch(KEY_PATTERN, key):
         raise Problem.of(
@@ -186,7 +186,7 @@ class IdempotencyStore:
         it, whatever has changed since. Otherwise do the work and `answer` in its transaction. If the
         block raises (or ends unanswered), the key is released so that the client may retry.
         """
-        key = _key_of(request)
+        key = key_of(request)
         if key is None:
             yield Claim(self)
             return

@@ -12,6 +12,10 @@ dies just lets its leases run out. Every write after a claim goes through
 `LeasedQueue.finish` or `LeasedQueue.retry_later`, which change the row only
 while the lease is still the writer's and release it in the same statement, so
 a worker that lost its lease changes nothing.
+
+A worker may split its table into `Lane`s: each loop turn claims from the first
+lane first, and a lane may use only its share of the worker's concurrency, so a
+backlog in a later lane never delays due work in an earlier one.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ class LeasedQueue(Generic[RowT]):
     def due(self, now: datetime) -> Q:
         """Due, and nobody holds a live lease on it."""
         free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-        return free & Q(status__in=list({self.waiting, self.leased}), next_attempt_at__lte=now)
+        statuses = list(dict.fromkeys((self.waiting, self.leased)))  # in this order: partial indexes match it
+        return free & Q(status__in=statuses, next_attempt_at__lte=now)
 
     def due_rows(self, now: datetime, limit: int, connection: BaseDBAsyncClient, where: Q | None = None):
         """The SELECT that claims: `FOR UPDATE SKIP LOCKED` on PostgreSQL (`only`, unlike
@@ -113,7 +118,7 @@ class LeasedQueue(Generic[RowT]):
                     lease_expires_at=now + timedelta(seconds=self.lease_seconds),
                 )
             )
-        return await self.model.filter(lease_owner=claim).order_by("next_attempt_at")
+        return await self.model.filter(id__in=ids, lease_owner=claim).order_by("next_attempt_at")  # by key
 
     async def finish(self, row: RowT, connection: BaseDBAsyncClient | None = None, **updates: Any) -> bool:
         """Write `updates` and release the lease, only if `row`'s lease is still held: False (and
@@ -150,6 +155,28 @@ async def running(worker: QueueWorker, *, grace_seconds: float) -> AsyncIterator
         await worker.stop(runner, grace_seconds)
 
 
+@dataclass(frozen=True)
+class Lane:
+    """The rows `where` selects, claimed before those of later lanes, using at most `share` of the
+    worker's concurrency (at least one slot)."""
+
+    name: str
+    where: Q
+    share: float = 1.0
+
+    def slots(self, concurrency: int) -> int:
+        return max(1, int(concurrency * self.share))
+
+    def room(self, concurrency: int, in_flight: int) -> int:
+        """How many rows to claim now. A capped lane that is busy refills only once half its slots
+        are free: each of its rows finishing would otherwise cost a claim of its own."""
+        slots = self.slots(concurrency)
+        free = slots - in_flight
+        if self.share < 1 and in_flight and free * 2 < slots:
+            return 0
+        return free
+
+
 class WorkerOptions(TypedDict):
     """How a worker runs, whatever its table: what each subclass passes through to `QueueWorker`."""
 
@@ -158,18 +185,21 @@ class WorkerOptions(TypedDict):
     poll_seconds: float
     clock: NotRequired[Clock]
     rng: NotRequired[random.Random | None]
+    lanes: NotRequired[tuple[Lane, ...]]
 
 
 class QueueWorker(ABC, Generic[RowT]):
     """Claims due rows and processes each in its own task, at most `concurrency` at a time.
 
     A subclass names its table (`model`) and the two statuses of it the queue moves rows
-    between (`waiting`, `leased`; the same one where a claimed row shows no change).
+    between (`waiting`, `leased`; the same one where a claimed row shows no change), and may
+    set `lanes` (in the order they are served) to give some rows precedence.
     """
 
     model: ClassVar[type[LeasedRow]]
     waiting: ClassVar[Any]
     leased: ClassVar[Any]
+    lanes: tuple[Lane, ...] = ()
 
     def __init__(self, **options: Unpack[WorkerOptions]) -> None:
         clock = options.get("clock", utc_now)
@@ -180,9 +210,10 @@ class QueueWorker(ABC, Generic[RowT]):
         self.poll_seconds = options["poll_seconds"]
         self.clock = clock
         self.rng = options.get("rng") or random.Random()  # noqa: S311 - jitter, not security
+        self.lanes = options.get("lanes", type(self).lanes)
         # Fits the 64-character lease_owner column with a claim id appended, whatever the host name.
         self.name = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._in_flight: set[asyncio.Task] = set()
+        self._in_flight: dict[asyncio.Task, str | None] = {}  # each task's lane
         self._wakeup = asyncio.Event()
         self._stopping = False
 
@@ -197,8 +228,34 @@ class QueueWorker(ABC, Generic[RowT]):
         """New work may be due: look now instead of at the next poll."""
         self._wakeup.set()
 
-    async def claim(self, limit: int) -> list[RowT]:
-        return await self.queue.claim(self.name, limit)
+    async def claim(self, limit: int, where: Q | None = None) -> list[RowT]:
+        return await self.queue.claim(self.name, limit, where)
+
+    def in_flight(self, lane: str | None = None) -> int:
+        """Rows being processed now, in `lane` or in all."""
+        if lane is None:
+            return len(self._in_flight)
+        return sum(1 for owner in self._in_flight.values() if owner == lane)
+
+    def _worth_a_claim(self, finished_lane: str | None) -> bool:
+        """Whether a slot freed in `finished_lane` lets a claim take anything: not while that lane
+        waits to refill and the worker has other free slots (new work wakes the worker anyway)."""
+        if not self.lanes or len(self._in_flight) + 1 >= self.concurrency:
+            return True
+        lane = next((lane for lane in self.lanes if lane.name == finished_lane), None)
+        return lane is None or lane.room(self.concurrency, self.in_flight(lane.name)) > 0
+
+    async def _claim_by_lane(self) -> list[tuple[RowT, str | None]]:
+        """Fill free slots from the first lane first; each lane only up to its own share."""
+        free = self.concurrency - len(self._in_flight)
+        if not self.lanes:
+            return [(row, None) for row in await self.claim(free)] if free > 0 else []
+        claimed: list[tuple[RowT, str | None]] = []
+        for lane in self.lanes:
+            room = min(free - len(claimed), lane.room(self.concurrency, self.in_flight(lane.name)))
+            if room > 0:
+                claimed += [(row, lane.name) for row in await self.claim(room, lane.where)]
+        return claimed
 
     async def run(self) -> None:
         while not self._stopping:
@@ -206,15 +263,14 @@ class QueueWorker(ABC, Generic[RowT]):
             self._wakeup.clear()
             try:
                 await self.before_claim()
-                free = self.concurrency - len(self._in_flight)
-                claimed = await self.claim(free) if free > 0 else []
+                claimed = await self._claim_by_lane()
             except Exception as exc:
                 self._report(exc)
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
                 continue
-            for row in claimed:
+            for row, lane in claimed:
                 task = asyncio.create_task(self._traced(row), name=f"{type(self).__name__} {row.pk}")
-                self._in_flight.add(task)
+                self._in_flight[task] = lane
                 task.add_done_callback(self._finished)
             if not claimed:
                 await self._idle()
@@ -225,8 +281,9 @@ class QueueWorker(ABC, Generic[RowT]):
             await self.process(row)
 
     def _finished(self, task: asyncio.Task) -> None:
-        self._in_flight.discard(task)
-        self._wakeup.set()  # a slot is free
+        lane = self._in_flight.pop(task, None)
+        if self._worth_a_claim(lane):
+            self._wakeup.set()  # a slot is free
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._report(exc)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime
 from functools import partial
 
 import aiohttp
@@ -18,7 +19,7 @@ from apikit.keys import METRICS_RECORDER
 from apikit.problems import ProblemType
 from apikit.purge import purge_in_background
 from apikit.queue import running
-from notification_gateway import notifications, routing, templates
+from notification_gateway import batches, notifications, routing, scheduling, templates
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.delivery import DeliveryWorker
@@ -27,6 +28,7 @@ from notification_gateway.keys import (
     CALLBACK_POLICY,
     CALLBACK_SENDER,
     CHANNELS,
+    CLOCK,
     DELIVERY_METRICS,
     FLOW,
     HTTP_SESSION,
@@ -36,6 +38,7 @@ from notification_gateway.keys import (
     SETTINGS,
     WORKER,
 )
+from notification_gateway.lanes import delivery_lanes
 from notification_gateway.metrics import DeliveryMetrics, FlowMetrics
 from notification_gateway.models import IdempotencyRecord
 from notification_gateway.plugins import ChannelRegistry, load_channels
@@ -90,6 +93,24 @@ DOMAIN_ERRORS = {
         "Sending has started, so it can no longer be cancelled",
         409,
         "Only a queued notification that no provider has been asked to send can be cancelled.",
+    ),
+    notifications.ReferenceNotFound: ProblemType(
+        "reference-not-found",
+        "No notification has this reference",
+        404,
+        "None of your notifications carries this `reference`.",
+    ),
+    scheduling.SendAtOutOfRange: ProblemType(
+        "send-at-out-of-range",
+        "send_at is too far ahead",
+        422,
+        "A notification can wait at most 30 days; `send_at` needs a UTC offset.",
+    ),
+    batches.DuplicateRecipient: ProblemType(
+        "duplicate-recipient",
+        "This recipient is already in the batch",
+        422,
+        "Each recipient id may appear once in a batch; its later entries are refused.",
     ),
     notifications.NotRetryable: ProblemType(
         "not-retryable",
@@ -146,6 +167,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         concurrency=settings.delivery_concurrency,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
+        lanes=delivery_lanes(settings.bulk_share),
     )
     app[WORKER] = worker
     async with running(worker, grace_seconds=SHUTDOWN_GRACE_SECONDS):
@@ -163,10 +185,18 @@ def _flow_problems(flow: FlowControl, channels: ChannelRegistry) -> list[str]:
     ]
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def create_app(
-    settings: GatewaySettings, *, extra_plugins: Iterable[tuple[str, object]] = ()
+    settings: GatewaySettings,
+    *,
+    extra_plugins: Iterable[tuple[str, object]] = (),
+    clock: Callable[[], datetime] = _utc_now,
 ) -> web.Application:
-    """`extra_plugins` registers (name, plugin) pairs beside the installed ones: tests use it."""
+    """`extra_plugins` registers (name, plugin) pairs beside the installed ones, and `clock` is what
+    accepting a notification takes as now (quiet hours, `send_at`): tests use them."""
     app = new_application(
         title="Notification gateway",
         version=VERSION,
@@ -179,6 +209,7 @@ def create_app(
         rate_limit=settings.rate_limit,
     )
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     app[CHANNELS] = load_channels(settings.allowed_plugins(), extra_plugins)
     app[ROUTING] = routing.RoutingRules.load(settings.routing_file)
     for problem in app[ROUTING].problems(app[CHANNELS]):

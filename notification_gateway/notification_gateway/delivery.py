@@ -107,14 +107,21 @@ class DeliveryWorker(QueueWorker[Notification]):
         for channel in self.flow.reroutable():
             await self.flow.reroute(channel, self.queue, now)
 
-    async def claim(self, limit: int) -> list[Notification]:
-        """Due rows of channels that may send now; then a paced channel's rows, one per free slot;
-        then a probe for each circuit whose cool-down is over, if this process wins it."""
+    async def claim(self, limit: int, where: Q | None = None) -> list[Notification]:
+        """Due rows (of the lane `where` selects) of channels that may send now; then a paced
+        channel's rows, one per free slot; then a probe for each circuit whose cool-down is over,
+        if this process wins it."""
         now = self.clock()
-        rows = await self.queue.claim(self.name, limit, self.flow.claimable(now))
+
+        def within_lane(condition: Q) -> Q:
+            return condition if where is None else condition & where
+
+        rows = await self.queue.claim(self.name, limit, within_lane(self.flow.claimable(now)))
         for channel in self.flow.config.rates:
             room = min(limit - len(rows), self.flow.slots_free(channel, now))
-            paced = await self.queue.claim(self.name, room, self.flow.not_held(now) & Q(channel=channel))
+            paced = await self.queue.claim(
+                self.name, room, within_lane(self.flow.not_held(now) & Q(channel=channel))
+            )
             if paced:
                 slots = await self.flow.reserve(channel, len(paced), now)
                 self._slots.update((row.pk, slot) for row, slot in zip(paced, slots, strict=True))
@@ -122,7 +129,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         for channel in self.flow.probe_candidates(now):
             if len(rows) >= limit or not await self.flow.try_probe(channel, now):
                 continue
-            probe = await self.queue.claim(self.name, 1, Q(channel=channel))
+            probe = await self.queue.claim(self.name, 1, within_lane(Q(channel=channel)))
             if not probe:
                 await self.flow.no_probe_sent(channel, now, timedelta(seconds=self.poll_seconds))
                 continue

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import aiohttp
 from aiohttp import web
 
@@ -26,3 +29,4 @@ CALLBACK_POLICY = web.AppKey("callback_policy", CallbackPolicy)
 CALLBACK_SENDER = web.AppKey("callback_sender", CallbackSender)
 FLOW = web.AppKey("flow", FlowControl)
 RECIPIENT_CAPS = web.AppKey("recipient_caps", dict[str, RecipientCap])
+CLOCK = web.AppKey("clock", Callable[[], datetime])

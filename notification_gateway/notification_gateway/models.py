@@ -10,6 +10,7 @@ from apikit.idempotency import IdempotencyRecordBase
 from apikit.leases import LeaseBase
 from apikit.queue import LeasedRow
 from notification_gateway.ids import new_callback_id, new_notification_id
+from notification_gateway.lanes import DueIndex, Priority
 from notification_gateway.status import AttemptOutcome, CallbackStatus, CircuitState, NotificationStatus
 
 
@@ -42,6 +43,16 @@ class Notification(LeasedRow):
         max_length=40, null=True, description="Hash of channel and address, for caps."
     )
     traceparent = fields.CharField(max_length=55, null=True, description="W3C trace context of its request.")
+    priority = fields.CharEnumField(
+        Priority, max_length=16, default=Priority.TRANSACTIONAL, db_default=Priority.TRANSACTIONAL.value
+    )
+    critical = fields.BooleanField(
+        default=False, db_default=False, description="Sent even within quiet hours."
+    )
+    send_at = DatetimeField(null=True, description="The time the caller asked for, if any.")
+    item_key = fields.CharField(
+        max_length=64, null=True, description="Hash of batch key and recipient id: one notification each."
+    )
     created_at = DatetimeField(auto_now_add=True)
     updated_at = DatetimeField(auto_now=True)
     finished_at = DatetimeField(null=True)
@@ -56,7 +67,10 @@ class Notification(LeasedRow):
             ("caller", "recipient_id"),
             ("address_key", "created_at"),
             ("status", "finished_at"),
+            DueIndex(fields=("priority", "next_attempt_at"), name="notifications_due_by_priority"),
+            ("caller", "reference"),
         )
+        unique_together = (("caller", "item_key"),)
 
 
 class DeliveryAttempt(Model):
@@ -74,6 +88,7 @@ class DeliveryAttempt(Model):
     retry_after_seconds = fields.FloatField(null=True)
     counted = fields.BooleanField(
         default=True,
+        db_default=True,
         description="False for a probe or a provider's pause: no attempt of the channel used up.",
     )
     started_at = DatetimeField()

@@ -1,25 +1,28 @@
-"""Accepting, reading and retrying notifications. Raises domain errors, never HTTP ones."""
+"""Accepting, reading, retrying and cancelling notifications. Raises domain errors, never HTTP ones."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.query_utils import Prefetch
 
 from apikit.alerts import ConditionLog
+from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
 from apikit.tracing import current_traceparent
-from notification_gateway.callbacks import CallbackPolicy, CallbackRefused
+from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, owe_callback
 from notification_gateway.contract import Recipient
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.recipient_caps import RecipientCap, address_key, check_cap
 from notification_gateway.routing import RoutingRules
-from notification_gateway.schemas import NotifyRequest
+from notification_gateway.scheduling import due_time
+from notification_gateway.schemas import Delivery, NotifyRequest, RecipientIn
 from notification_gateway.status import NotificationStatus
 from notification_gateway.templates import placeholders_for, render
 
@@ -39,6 +42,10 @@ class NotCancellable(DomainError):
     """Sending has started (or the notification is final), so it can no longer be withdrawn."""
 
 
+class ReferenceNotFound(NotificationNotFound):
+    """No notification of the caller's has this reference."""
+
+
 async def accept(
     request: NotifyRequest,
     *,
@@ -47,13 +54,46 @@ async def accept(
     rules: RoutingRules,
     callbacks: CallbackPolicy,
     caps: Mapping[str, RecipientCap],
+    default_timezone: ZoneInfo,
     connection: BaseDBAsyncClient,
+    now: datetime | None = None,
+    item_key: str | None = None,
 ) -> Notification:
-    """Route, render and store the notification as `queued`; workers take it from there.
+    """Route, render, schedule and store the notification as `queued`; workers take it when it is due.
 
     A status callback that cannot be configured (no signing secret for the caller, an origin
     not allowed) never blocks the notification: it is accepted and records why no callback follows.
     """
+    return await accept_for(
+        request,
+        request.recipient,
+        caller=caller,
+        channels=channels,
+        rules=rules,
+        callbacks=callbacks,
+        caps=caps,
+        default_timezone=default_timezone,
+        connection=connection,
+        now=now or datetime.now(UTC),
+        item_key=item_key,
+    )
+
+
+async def accept_for(
+    request: Delivery,
+    recipient_in: RecipientIn,
+    *,
+    caller: str,
+    channels: ChannelRegistry,
+    rules: RoutingRules,
+    callbacks: CallbackPolicy,
+    caps: Mapping[str, RecipientCap],
+    default_timezone: ZoneInfo,
+    connection: BaseDBAsyncClient,
+    now: datetime,
+    item_key: str | None = None,
+) -> Notification:
+    """`accept` for one recipient of a single request or of a batch."""
     callback_url = str(request.callback_url) if request.callback_url else None
     callback_refusal = None
     if callback_url is not None:
@@ -68,14 +108,20 @@ async def accept(
                 caller=caller,
                 reason=refused.detail,
             )
-    recipient = Recipient(
-        id=request.recipient.id, name=request.recipient.name, contacts=request.recipient.contacts
-    )
+    recipient = Recipient(id=recipient_in.id, name=recipient_in.name, contacts=recipient_in.contacts)
     route = rules.resolve(
         explicit=request.channel, attributes=request.attributes, recipient=recipient, channels=channels
     )
+    critical = request.critical or route.critical
+    due = due_time(
+        now=now,
+        send_at=request.send_at,
+        quiet=rules.quiet_hours.get(route.channel),
+        zone=ZoneInfo(recipient_in.timezone) if recipient_in.timezone else default_timezone,
+        critical=critical,
+    )
     key = address_key(route.channel, channels.get(route.channel).address_of(recipient))
-    await check_cap(caps, channel=route.channel, key=key, now=datetime.now(UTC), connection=connection)
+    await check_cap(caps, channel=route.channel, key=key, now=now, connection=connection)
     values = placeholders_for(recipient.id, recipient.name, request.attributes)
     return await Notification.create(
         using_db=connection,
@@ -88,12 +134,16 @@ async def accept(
         requested_channel=request.channel,
         channel=route.channel,
         fallback_channels=list(route.fallbacks),
-        next_attempt_at=datetime.now(UTC),
+        next_attempt_at=due,
+        send_at=request.send_at,
+        priority=request.priority,
+        critical=critical,
         reference=request.reference,
         callback_url=callback_url,
         callback_refusal=callback_refusal,
         traceparent=current_traceparent(),
         address_key=key,
+        item_key=item_key,
     )
 
 
@@ -164,14 +214,48 @@ async def cancel(notification_id: str, *, caller: str) -> Notification:
     notification = await get(notification_id, caller=caller)
     if notification.status is NotificationStatus.CANCELLED:
         return notification
-    now = datetime.now(UTC)
-    updated = await Notification.filter(
-        id=notification.id, status=NotificationStatus.QUEUED, attempt_count=0
-    ).update(status=NotificationStatus.CANCELLED, finished_at=now, updated_at=now)
-    if not updated:
+    if not await _withdraw(notification, now=datetime.now(UTC)):
         current = await get(notification_id, caller=caller)
         raise NotCancellable(
             f"Sending has started, so it can no longer be cancelled; this notification is {current.status}"
             f" after {current.attempt_count} attempt(s)."
         )
     return await get(notification_id, caller=caller)
+
+
+async def cancel_by_reference(reference: str, *, caller: str) -> tuple[list[str], list[Notification]]:
+    """Withdraw every one of the caller's notifications with `reference` that `cancel` would:
+    (the ids cancelled now, the others with that reference still sending or final)."""
+    found = await Notification.filter(caller=caller, reference=reference).order_by("id")
+    if not found:
+        raise ReferenceNotFound(f"No notification of yours has the reference {reference!r}.")
+    now = datetime.now(UTC)
+    cancelled = [
+        notification.id
+        for notification in found
+        if notification.status is not NotificationStatus.CANCELLED and await _withdraw(notification, now=now)
+    ]
+    others = await Notification.filter(
+        caller=caller, reference=reference, status__not=NotificationStatus.CANCELLED
+    ).order_by("id")
+    return cancelled, others
+
+
+async def _withdraw(notification: Notification, *, now: datetime) -> bool:
+    """Cancel `notification` if still no provider has been asked to send it, and owe its caller the
+    callback, in one transaction; False (nothing written) once sending has started."""
+    async with transaction() as connection:
+        updated = await (
+            Notification.filter(id=notification.id, status=NotificationStatus.QUEUED, attempt_count=0)
+            .using_db(connection)
+            .update(status=NotificationStatus.CANCELLED, finished_at=now, updated_at=now)
+        )
+        if updated:
+            await owe_callback(
+                notification,
+                NotificationStatus.CANCELLED,
+                channel=notification.channel,
+                now=now,
+                connection=connection,
+            )
+    return bool(updated)

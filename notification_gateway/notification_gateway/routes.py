@@ -5,6 +5,10 @@ from __future__ import annotations
 from apikit.endpoints import Endpoint, Link, Response
 from notification_gateway import callers, views
 from notification_gateway.schemas import (
+    BatchRequest,
+    BatchResult,
+    CancelByReference,
+    CancelledByReference,
     ChannelList,
     ChannelView,
     CircuitCommand,
@@ -42,6 +46,29 @@ ENDPOINTS = [
         tags=["notifications"],
     ),
     Endpoint(
+        "POST",
+        "/notify/batch",
+        views.notify_batch,
+        "Send one message to many recipients",
+        {202: Response("Each recipient's notification id, or the problem that refused it", BatchResult)},
+        roles=CALLERS,
+        body=BatchRequest,
+        problems=[409],
+        idempotency_key=True,
+        tags=["notifications"],
+    ),
+    Endpoint(
+        "POST",
+        "/notifications/cancel",
+        views.cancel_by_reference,
+        "Cancel your pending notifications with a reference",
+        {200: Response("Those cancelled now, and those it was too late for", CancelledByReference)},
+        roles=CALLERS,
+        body=CancelByReference,
+        problems=[404],
+        tags=["notifications"],
+    ),
+    Endpoint(
         "GET",
         "/notifications",
         views.list_notifications,
@@ -53,7 +80,7 @@ ENDPOINTS = [
     ),
     Endpoint(
         "GET",
-        "/notifications/{notification_id}",
+        "/notifications/{notification_id:(?!cancel$)[^/]+}",  # POST /notifications/cancel is its own
         views.get_notification,
         "Read a notification and its attempts",
         {200: Response("The notification", NotificationView)},

@@ -1,10 +1,15 @@
-"""Choosing a channel: the caller's explicit choice, else the first matching rule, else a fallback."""
+"""Choosing a channel: the caller's explicit choice, else the first matching rule, else a fallback.
+
+The same file says when each channel keeps quiet (`[quiet_hours]`) and which rules' notifications
+are critical enough to be sent within quiet hours.
+"""
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +26,7 @@ from pydantic import (
 from apikit.errors import DomainError
 from notification_gateway.contract import Recipient, RecipientUnreachable
 from notification_gateway.plugins import ChannelRegistry
+from notification_gateway.scheduling import QuietWindow
 
 
 class UnknownChannel(DomainError):
@@ -52,6 +58,7 @@ class Rule(BaseModel):
     name: StrictStr | None = None
     channel: StrictStr
     when: When = Field(default_factory=dict)
+    critical: bool = Field(False, strict=True)
 
     def matches(self, attributes: Mapping[str, str]) -> bool:
         for key, expected in self.when.items():
@@ -67,7 +74,32 @@ class Rule(BaseModel):
         return expected if isinstance(expected, list) else [expected]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "when": dict(self.when), "channel": self.channel}
+        return {
+            "name": self.name,
+            "when": dict(self.when),
+            "channel": self.channel,
+            "critical": self.critical,
+        }
+
+
+class QuietHours(BaseModel):
+    """A channel sends nothing from `start` to `end` ("21:00" to "08:00"), in the recipient's time zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("start and end are the same time")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("times are local to the recipient: give no offset")
+        return self
+
+    def window(self) -> QuietWindow:
+        return QuietWindow(self.start, self.end)
 
 
 class RoutingFile(BaseModel):
@@ -78,6 +110,7 @@ class RoutingFile(BaseModel):
     fallback: list[StrictStr] = Field(default_factory=list)
     attributes: dict[str, list[StrictStr]] | None = None
     rules: list[Rule] = Field(default_factory=list)
+    quiet_hours: dict[StrictStr, QuietHours] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _rules_use_values_callers_send(self) -> RoutingFile:
@@ -117,6 +150,7 @@ class Route:
     channel: str
     fallbacks: tuple[str, ...]
     reason: str
+    critical: bool = False  # the matching rule's: sent within quiet hours
 
 
 @dataclass(frozen=True)
@@ -126,6 +160,7 @@ class RoutingRules:
     source: str
 
     attributes: Mapping[str, Sequence[str]] | None = None
+    quiet_hours: Mapping[str, QuietWindow] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> RoutingRules:
@@ -140,7 +175,11 @@ class RoutingRules:
             for index, rule in enumerate(parsed.rules, 1)
         )
         return cls(
-            rules=rules, fallback=tuple(parsed.fallback), source=str(path), attributes=parsed.attributes
+            rules=rules,
+            fallback=tuple(parsed.fallback),
+            source=str(path),
+            attributes=parsed.attributes,
+            quiet_hours={name: hours.window() for name, hours in parsed.quiet_hours.items()},
         )
 
     def problems(self, channels: ChannelRegistry) -> list[str]:
@@ -156,6 +195,11 @@ class RoutingRules:
             for name in self.fallback
             if channels.get(name) is None
         ]
+        found += [
+            f"quiet hours for {name!r} name no installed channel: they never apply"
+            for name in self.quiet_hours
+            if channels.get(name) is None
+        ]
         if self.attributes is None and any(rule.when for rule in self.rules):
             found.append(
                 f"{self.source} declares no [attributes], so a rule matching a value callers never "
@@ -164,7 +208,14 @@ class RoutingRules:
         return found
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rules": [rule.to_dict() for rule in self.rules], "fallback": list(self.fallback)}
+        return {
+            "rules": [rule.to_dict() for rule in self.rules],
+            "fallback": list(self.fallback),
+            "quiet_hours": {
+                name: {"start": window.start.isoformat("minutes"), "end": window.end.isoformat("minutes")}
+                for name, window in self.quiet_hours.items()
+            },
+        }
 
     def resolve(
         self,
@@ -191,7 +242,12 @@ class RoutingRules:
             return Route(explicit, self._fallbacks_after(explicit, reachable), "requested by the caller")
         rule = next((rule for rule in self.rules if rule.matches(attributes)), None)
         if rule is not None and rule.channel in reachable:
-            return Route(rule.channel, self._fallbacks_after(rule.channel, reachable), f"rule: {rule.name}")
+            return Route(
+                rule.channel,
+                self._fallbacks_after(rule.channel, reachable),
+                f"rule: {rule.name}",
+                critical=rule.critical,
+            )
         for name in self.fallback:
             if name in reachable:
                 return Route(name, self._fallbacks_after(name, reachable), "fallback")

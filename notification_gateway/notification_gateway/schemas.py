@@ -6,16 +6,29 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.text import plain_text
+from notification_gateway.lanes import Priority
+from notification_gateway.scheduling import zone_named
 from notification_gateway.status import AttemptOutcome, CircuitState, NotificationStatus
 
 REFERENCE = r"^[A-Za-z0-9._:-]{1,100}$"
 CONTACT_FIELD = r"^[a-z][a-z0-9_]{0,31}$"
 MAX_CONTACTS = 8
 MAX_ATTRIBUTES = 16
+MAX_BATCH_RECIPIENTS = 1000
 
 
 Name = plain_text(200)
@@ -33,6 +46,16 @@ class RecipientIn(BaseModel):
 
     id: Annotated[str, StringConstraints(pattern=ID_PATTERN)]
     name: Name
+    timezone: str | None = Field(
+        None, max_length=64, description="IANA time zone for quiet hours; else the gateway's default."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_named(value)
+        return value
 
     @model_validator(mode="after")
     def _contact_fields_are_names(self) -> RecipientIn:
@@ -49,16 +72,22 @@ class RecipientIn(BaseModel):
         return dict(self.__pydantic_extra__ or {})
 
 
+def _text_only(value: object) -> object:
+    """A time is written as RFC 3339 text: a bare number is not one."""
+    if not isinstance(value, str):
+        raise ValueError("must be a date-time string with a UTC offset, such as 2026-12-02T09:00:00+00:00")
+    return value
+
+
 def _is_contact_field(key: str) -> bool:
     return re.fullmatch(CONTACT_FIELD, key) is not None
 
 
-class NotifyRequest(BaseModel):
-    """`POST /notify`. `message` may name placeholders: `{user_name}`, `{user_id}`, any attribute."""
+class Delivery(BaseModel):
+    """What a notification and a batch share: the message, how to route it, and when and how urgently."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    recipient: RecipientIn
     message: MessageText = Field(examples=["Hi {user_name}, your order has been successfully placed."])
     title: Name | None = None
     channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)] | None = None
@@ -70,6 +99,61 @@ class NotifyRequest(BaseModel):
     )
     callback_url: HttpUrl | None = Field(
         None, description="Called, signed as Standard Webhooks specify, on every final status."
+    )
+    priority: Priority = Field(
+        Priority.TRANSACTIONAL,
+        description="`bulk` work (newsletters) waits behind due transactional work and uses only a share "
+        "of the delivery concurrency.",
+    )
+    send_at: Annotated[AwareDatetime, BeforeValidator(_text_only)] | None = Field(
+        None, description="Not sent before this time (with a UTC offset), at most 30 days ahead."
+    )
+    critical: bool = Field(False, strict=True, description="Sent even within the channel's quiet hours.")
+
+
+class NotifyRequest(Delivery):
+    """`POST /notify`. `message` may name placeholders: `{user_name}`, `{user_id}`, any attribute."""
+
+    recipient: RecipientIn
+
+
+class BatchRequest(Delivery):
+    """`POST /notify/batch`: one message template for up to 1,000 recipients, each its own notification.
+
+    With an `Idempotency-Key`, each recipient's notification is made once per key and recipient id."""
+
+    recipients: list[RecipientIn] = Field(min_length=1, max_length=MAX_BATCH_RECIPIENTS)
+
+
+class BatchItem(BaseModel):
+    """One recipient's outcome: the notification's `id`, or the `problem` (RFC 9457) that refused it."""
+
+    recipient_id: str | None
+    id: str | None = None
+    status: NotificationStatus | None = None
+    replayed: bool = Field(False, description="Made by an earlier request with the same Idempotency-Key.")
+    problem: dict | None = None
+
+
+class BatchResult(BaseModel):
+    data: list[BatchItem] = Field(description="One item per recipient, in the order sent.")
+    accepted: int
+    refused: int
+
+
+class CancelByReference(BaseModel):
+    """`POST /notifications/cancel`: every pending notification of yours with this `reference`."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reference: Annotated[str, StringConstraints(pattern=REFERENCE)]
+
+
+class CancelledByReference(BaseModel):
+    reference: str
+    cancelled: list[str] = Field(description="Ids of the notifications cancelled now.")
+    not_cancelled: list[dict[str, str]] = Field(
+        description="Those with the reference that were already sending or final: id and status."
     )
 
 
@@ -104,6 +188,9 @@ class NotificationView(BaseModel):
     message: str
     title: str | None
     attributes: dict[str, str]
+    priority: Priority
+    critical: bool
+    send_at: datetime | None
     next_attempt_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -159,8 +246,15 @@ class RuleView(BaseModel):
     name: str
     when: dict[str, str | list[str]]
     channel: str
+    critical: bool
+
+
+class QuietHoursView(BaseModel):
+    start: str = Field(examples=["21:00"])
+    end: str = Field(examples=["08:00"])
 
 
 class RoutingView(BaseModel):
     rules: list[RuleView]
     fallback: list[str]
+    quiet_hours: dict[str, QuietHoursView] = Field(description="Per channel, in the recipient's time zone.")

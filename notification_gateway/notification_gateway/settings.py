@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -15,6 +16,7 @@ from apikit.tracing import TracingSettings
 from notification_gateway.flow import FlowConfig, parse_breakers, parse_rates
 from notification_gateway.plugins import parse_allow_list
 from notification_gateway.recipient_caps import parse_caps
+from notification_gateway.scheduling import zone_named
 
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development default, refused in production
 DEV_OPERATOR_TOKEN = "dev-operator-token"  # noqa: S105 - documented development default, refused in production
@@ -53,6 +55,11 @@ class GatewaySettings(TracingSettings):
     breaker_cooldown_seconds: float = Field(30.0, gt=0, le=3600, alias="GATEWAY_BREAKER_COOLDOWN_SECONDS")
     send_rates: str = Field("", alias="GATEWAY_SEND_RATES")
     operator_token: SecretStr | None = Field(None, alias="GATEWAY_OPERATOR_TOKEN")
+    bulk_share: float = Field(0.25, gt=0, le=1, alias="GATEWAY_BULK_SHARE")
+    default_timezone: str = Field("Europe/London", alias="GATEWAY_DEFAULT_TIMEZONE")
+    max_batch_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=16 * 1024 * 1024, alias="GATEWAY_MAX_BATCH_BODY_BYTES"
+    )
     webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
     callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
     retention_idempotency_hours: float = Field(24, ge=0, alias="GATEWAY_RETENTION_IDEMPOTENCY_HOURS")
@@ -91,6 +98,15 @@ class GatewaySettings(TracingSettings):
         except ValueError as exc:
             raise ValueError(f"must look like sms=30/second,email=100/minute ({exc})") from None
         return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        zone_named(value)
+        return value
+
+    def default_zone(self) -> ZoneInfo:
+        return zone_named(self.default_timezone)
 
     @field_validator("routing_file")
     @classmethod

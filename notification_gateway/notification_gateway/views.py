@@ -4,26 +4,37 @@ from __future__ import annotations
 
 from aiohttp import web
 from pydantic import BaseModel, Field
+from tortoise.exceptions import IntegrityError
 
 from apikit.database import transaction
+from apikit.errors import DomainError
+from apikit.idempotency import key_of
 from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
-from apikit.keys import PRINCIPAL
+from apikit.keys import DOMAIN_ERRORS, PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
+from apikit.problems import FieldError, Problem
 from apikit.queue import utc_now
 from apikit.validation import parse_query, read_body
 from notification_gateway import notifications
+from notification_gateway.batches import accept_batch
 from notification_gateway.flow import ChannelNotFound
 from notification_gateway.keys import (
     CALLBACK_POLICY,
     CHANNELS,
+    CLOCK,
     FLOW,
     IDEMPOTENCY,
     RECIPIENT_CAPS,
     ROUTING,
+    SETTINGS,
     WORKER,
 )
 from notification_gateway.presenters import channel_view, notification_view
 from notification_gateway.schemas import (
+    BatchRequest,
+    BatchResult,
+    CancelByReference,
+    CancelledByReference,
     ChannelList,
     CircuitCommand,
     NotificationPage,
@@ -64,7 +75,9 @@ async def notify(request: web.Request) -> web.Response:
                 rules=request.app[ROUTING],
                 callbacks=request.app[CALLBACK_POLICY],
                 caps=request.app[RECIPIENT_CAPS],
+                default_timezone=request.app[SETTINGS].default_zone(),
                 connection=connection,
+                now=request.app[CLOCK](),
             )
             body = _json(notification_view(notification, attempts=[]))  # just created: no attempts yet
             response = await claim.answer(
@@ -72,6 +85,55 @@ async def notify(request: web.Request) -> web.Response:
             )
     _wake_worker(request)
     return response
+
+
+async def notify_batch(request: web.Request) -> web.Response:
+    """Accept one message template for up to 1,000 recipients: one notification each.
+
+    Each item of the answer holds its notification's id, or the problem that
+    refused that recipient alone; the others are accepted all the same. A fault in
+    what every recipient shares (message, channel, callback, `send_at`) refuses the
+    whole request. With an `Idempotency-Key`, sending the batch again makes no second
+    notification for any recipient: its earlier one is answered, marked `replayed`.
+    """
+    limit = request.app[SETTINGS].max_batch_body_bytes
+    command = await read_body(request.clone(client_max_size=limit), BatchRequest)
+    caller = request[PRINCIPAL].name
+    try:
+        async with transaction() as connection:
+            items = await accept_batch(
+                command,
+                batch_key=key_of(request),
+                caller=caller,
+                channels=request.app[CHANNELS],
+                rules=request.app[ROUTING],
+                callbacks=request.app[CALLBACK_POLICY],
+                caps=request.app[RECIPIENT_CAPS],
+                default_timezone=request.app[SETTINGS].default_zone(),
+                problem_of=lambda error: _problem_body(request, error),
+                connection=connection,
+                now=request.app[CLOCK](),
+            )
+    except IntegrityError:
+        raise Problem(
+            409,
+            detail="A request with this Idempotency-Key is making the same notifications now; retry it.",
+            headers={"Retry-After": "1"},
+        ) from None
+    accepted = sum(1 for item in items if item.id is not None)
+    if accepted:
+        _wake_worker(request)
+    body = BatchResult(data=items, accepted=accepted, refused=len(items) - accepted)
+    return web.json_response(_json(body), status=202)
+
+
+def _problem_body(request: web.Request, error: DomainError) -> dict:
+    """The RFC 9457 object the error would answer alone, for one item of a batch."""
+    mapped = request.config_dict[DOMAIN_ERRORS]
+    kind = next(mapped[cls] for cls in type(error).__mro__ if cls in mapped)
+    errors = [FieldError(error.detail, pointer=error.pointer)] if error.pointer else []
+    extra = {"retry_after": error.retry_after} if error.retry_after is not None else {}
+    return Problem.of(kind, error.detail, errors=errors, **extra).body(request.path)
 
 
 async def get_notification(request: web.Request) -> web.Response:
@@ -127,6 +189,24 @@ async def cancel_notification(request: web.Request) -> web.Response:
         request.match_info["notification_id"], caller=request[PRINCIPAL].name
     )
     return web.json_response(_json(notification_view(notification)))
+
+
+async def cancel_by_reference(request: web.Request) -> web.Response:
+    """Withdraw every notification of yours with this `reference` that no provider was asked to send.
+
+    The answer lists those cancelled now and those it was too late for (with their status); the
+    caller gets a `notification.cancelled` callback for each one cancelled. 404 if none has it.
+    """
+    command = await read_body(request, CancelByReference)
+    cancelled, others = await notifications.cancel_by_reference(
+        command.reference, caller=request[PRINCIPAL].name
+    )
+    body = CancelledByReference(
+        reference=command.reference,
+        cancelled=cancelled,
+        not_cancelled=[{"id": n.id, "status": str(n.status)} for n in others],
+    )
+    return web.json_response(_json(body))
 
 
 async def list_channels(request: web.Request) -> web.Response:

@@ -24,7 +24,7 @@ from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
 
 class CallbackData(BaseModel):
     id: str
-    status: Literal["delivered", "failed"]
+    status: Literal["delivered", "failed", "cancelled"]
     channel: str
     reference: str | None = None
 

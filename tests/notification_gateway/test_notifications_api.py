@@ -218,10 +218,15 @@ async def test_routing_shows_the_rules_in_force(client):
                 "name": "whole-exome results are time-critical: SMS",
                 "when": {"kit_type": "whole-exome-sequencing"},
                 "channel": "sms",
+                "critical": False,
             },
-            {"name": "everything else: e-mail", "when": {}, "channel": "email"},
+            {"name": "everything else: e-mail", "when": {}, "channel": "email", "critical": False},
         ],
         "fallback": ["email"],
+        "quiet_hours": {
+            "sms": {"start": "21:00", "end": "08:00"},
+            "push": {"start": "21:00", "end": "08:00"},
+        },
     }
 
 

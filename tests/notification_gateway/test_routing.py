@@ -26,7 +26,7 @@ WGS = {"kit_type": "whole-genome-sequencing"}
 
 @pytest.fixture
 def channels(provider_env):
-    return load_channels(frozenset({"email", "sms"}), [("pigeon", PigeonPlugin())])
+    return load_channels(frozenset({"email", "sms", "push"}), [("pigeon", PigeonPlugin())])
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_routing_table(channels, explicit, attributes, recipient, channel, fallb
 
 
 def test_an_explicit_unknown_channel_names_the_installed_ones(channels):
-    with pytest.raises(UnknownChannel, match="Available: email, pigeon, sms"):
+    with pytest.raises(UnknownChannel, match="Available: email, pigeon, push, sms"):
         RULES.resolve(explicit="fax", attributes={}, recipient=BOTH, channels=channels)
 
 

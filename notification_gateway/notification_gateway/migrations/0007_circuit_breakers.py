@@ -30,6 +30,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='DeliveryAttempt',
             name='counted',
-            field=fields.BooleanField(default=True, description="False for a probe or a provider's pause: no attempt of the channel used up."),
+            field=fields.BooleanField(default=True, db_default=True, description="False for a probe or a provider's pause: no attempt of the channel used up."),
         ),
     ]

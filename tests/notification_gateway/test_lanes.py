@@ -1,0 +1,112 @@
+"""Priority lanes: due transactional work is claimed first; bulk work uses only its share of slots."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tortoise import connections
+
+from notification_gateway.lanes import Priority, delivery_lanes
+from notification_gateway.models import Notification
+from tests.notification_gateway import test_delivery
+from tests.notification_gateway.conftest import notify, notify_body
+from tests.notification_gateway.test_delivery import _queue
+
+# The delivery tests' fixtures: a worker on an injected clock, with the pigeon channel.
+clock, email_stub, make_worker = test_delivery.clock, test_delivery.email_stub, test_delivery.make_worker
+
+
+async def test_priority_defaults_to_transactional_and_is_shown(client):
+    default = await (await notify(client)).json()
+    bulk = await (await notify(client, notify_body(priority="bulk"))).json()
+
+    assert (default["priority"], bulk["priority"]) == ("transactional", "bulk")
+    stored = await Notification.get(id=bulk["id"])
+    assert stored.priority is Priority.BULK
+
+
+async def test_an_unknown_priority_is_422(client):
+    response = await notify(client, notify_body(priority="urgent"))
+
+    assert response.status == 422
+    assert [e["pointer"] for e in (await response.json())["errors"]] == ["#/priority"]
+
+
+async def test_transactional_work_is_claimed_before_an_older_bulk_backlog(client, make_worker):
+    bulk = await _queue(client, 6, priority="bulk")
+    transactional = await _queue(client, 2)
+    worker = make_worker(concurrency=4, lanes=delivery_lanes(0.25))
+
+    claimed = await worker._claim_by_lane()
+
+    assert [(row.id, lane) for row, lane in claimed] == [
+        (transactional[0], "transactional"),
+        (transactional[1], "transactional"),
+        (bulk[0], "bulk"),  # one slot of four: the bulk share
+    ]
+
+
+async def test_bulk_never_takes_more_than_its_share_of_slots(client, make_worker, pigeon):
+    await _queue(client, 10, priority="bulk")
+    release = asyncio.Event()
+    sending: list[str] = []
+
+    async def held_send(message, session):
+        sending.append(message.notification_id)
+        await release.wait()
+        return await type(pigeon.channel).send(pigeon.channel, message, session)
+
+    pigeon.channel.send = held_send
+    worker = make_worker(concurrency=8, lanes=delivery_lanes(0.25))
+    runner = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(30):
+            await _until(lambda: len(sending) == 2)
+            transactional = await _queue(client, 3)
+            worker.wake()
+            await _until(lambda: len(sending) == 5)
+        assert worker.in_flight("bulk") == 2  # 25% of 8, however long the backlog
+        assert worker.in_flight("transactional") == 3
+        assert set(transactional) <= set(sending)
+    finally:
+        release.set()
+        await worker.stop(runner, grace_seconds=5)
+
+
+async def _until(condition) -> None:
+    """Let the worker's tasks run until `condition` holds (the caller bounds the wait)."""
+    while not condition():  # noqa: ASYNC110 - the sends are the worker's tasks, not ours to signal
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(("share", "concurrency", "slots"), [(0.25, 32, 8), (0.01, 8, 1), (1.0, 4, 4)])
+def test_a_lane_has_at_least_one_slot(share, concurrency, slots):
+    _, bulk = delivery_lanes(share)
+
+    assert bulk.slots(concurrency) == slots
+
+
+@pytest.mark.parametrize("lane", ["transactional", "bulk"])
+async def test_a_lanes_claim_reads_the_due_index_in_order(client, make_worker, database_server, lane):
+    """With a backlog in both lanes, the claim's own SQL walks the partial index and needs no sort."""
+    await _queue(client, 3, priority="bulk")
+    await _queue(client, 3)
+    worker = make_worker(lanes=delivery_lanes(0.25))
+    where = next(candidate.where for candidate in worker.lanes if candidate.name == lane)
+    connection = connections.get("default")
+    query = worker.queue.due_rows(worker.clock(), 4, connection, where)
+    sql = query.sql(params_inline=True)
+    if database_server.kind == "postgres":
+        await connection.execute_script("SET enable_seqscan = off")  # tiny tables: make the choice visible
+        try:
+            rows = await connection.execute_query_dict(f"EXPLAIN {sql}")
+        finally:
+            await connection.execute_script("SET enable_seqscan = on")
+        plan = "\n".join(row["QUERY PLAN"] for row in rows)
+    else:
+        rows = await connection.execute_query_dict(f"EXPLAIN QUERY PLAN {sql}")
+        plan = "\n".join(row["detail"] for row in rows)
+    assert "notifications_due_by_priority" in plan, plan
+    assert "Sort" not in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
