@@ -24,11 +24,12 @@ def _refuse_control_characters(allowed: str):
     return check
 
 
-def plain_text(max_length: int, *, multiline: bool = False) -> Any:
-    """An annotated `str` type: 1 to `max_length` characters after trimming, no control characters."""
+def plain_text(max_length: int, *, multiline: bool = False, trimmed: bool = True) -> Any:
+    """An annotated `str` type: 1 to `max_length` characters (after trimming, unless `trimmed` is
+    False: a search box takes what was typed), no control characters."""
     return Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
+        StringConstraints(strip_whitespace=trimmed, min_length=1, max_length=max_length),
         AfterValidator(_refuse_control_characters("\t\n" if multiline else "")),
         Field(json_schema_extra={"pattern": _MULTI_LINE if multiline else _ONE_LINE}),
     ]
