@@ -7,9 +7,11 @@ from aiohttp import web
 
 from apikit.idempotency import IdempotencyStore
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
+from notification_gateway.confirmation import ConfirmationWorker
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.plugins import ChannelRegistry
+from notification_gateway.receipts import ReceiptContext
 from notification_gateway.recipient_caps import RecipientCap
 from notification_gateway.routing import RoutingRules
 from notification_gateway.settings import GatewaySettings
@@ -24,3 +26,5 @@ WORKER = web.AppKey("worker", DeliveryWorker)
 CALLBACK_POLICY = web.AppKey("callback_policy", CallbackPolicy)
 CALLBACK_SENDER = web.AppKey("callback_sender", CallbackSender)
 RECIPIENT_CAPS = web.AppKey("recipient_caps", dict[str, RecipientCap])
+RECEIPTS = web.AppKey("receipts", ReceiptContext)
+CONFIRMATION_WORKER = web.AppKey("confirmation_worker", ConfirmationWorker)

@@ -8,16 +8,18 @@ from datetime import UTC, datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.query_utils import Prefetch
 
+from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
 from notification_gateway.callbacks import CallbackPolicy
 from notification_gateway.contract import Recipient
-from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.events import record_event
+from notification_gateway.models import DeliveryAttempt, Notification, NotificationEvent
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.recipient_caps import RecipientCap, address_key, check_cap
 from notification_gateway.routing import RoutingRules
 from notification_gateway.schemas import NotifyRequest
-from notification_gateway.status import NotificationStatus
+from notification_gateway.status import EventSource, NotificationStatus
 from notification_gateway.templates import placeholders_for, render
 
 
@@ -38,8 +40,8 @@ async def accept(
     callbacks: CallbackPolicy,
     caps: Mapping[str, RecipientCap],
     connection: BaseDBAsyncClient,
-) -> Notification:
-    """Route, render and store the notification as `queued`; workers take it from there."""
+) -> tuple[Notification, NotificationEvent]:
+    """Route, render and store the notification as `queued` (its first event); workers take it from there."""
     callback_url = str(request.callback_url) if request.callback_url else None
     if callback_url is not None:
         callbacks.check(caller, callback_url)
@@ -47,12 +49,17 @@ async def accept(
         id=request.recipient.id, name=request.recipient.name, contacts=request.recipient.contacts
     )
     route = rules.resolve(
-        explicit=request.channel, attributes=request.attributes, recipient=recipient, channels=channels
+        explicit=request.channel,
+        attributes=request.attributes,
+        recipient=recipient,
+        channels=channels,
+        fallback=request.fallback,
     )
     key = address_key(route.channel, channels.get(route.channel).address_of(recipient))
     await check_cap(caps, channel=route.channel, key=key, now=datetime.now(UTC), connection=connection)
     values = placeholders_for(recipient.id, recipient.name, request.attributes)
-    return await Notification.create(
+    now = datetime.now(UTC)
+    notification = await Notification.create(
         using_db=connection,
         caller=caller,
         recipient_id=recipient.id,
@@ -67,11 +74,25 @@ async def accept(
         reference=request.reference,
         callback_url=callback_url,
         address_key=key,
+        confirm_within_seconds=route.confirm_within_seconds if route.fallbacks else None,
     )
+    event = await record_event(
+        notification,
+        NotificationStatus.QUEUED,
+        channel=route.channel,
+        source=EventSource.CALLER,
+        now=now,
+        connection=connection,
+        reason=route.reason,
+    )
+    return notification, event
 
 
-def _with_attempts() -> Prefetch:
-    return Prefetch("attempts", queryset=DeliveryAttempt.all().order_by("number"))
+def _with_attempts() -> list[Prefetch]:
+    return [
+        Prefetch("attempts", queryset=DeliveryAttempt.all().order_by("number")),
+        Prefetch("events", queryset=NotificationEvent.all().order_by("sequence")),
+    ]
 
 
 async def get(notification_id: str, *, caller: str) -> Notification:
@@ -79,7 +100,7 @@ async def get(notification_id: str, *, caller: str) -> Notification:
     found = None
     if is_well_formed(notification_id):
         found = await Notification.get_or_none(id=notification_id, caller=caller).prefetch_related(
-            _with_attempts()
+            *_with_attempts()
         )
     if found is None:
         raise NotificationNotFound(f"No notification has the id {notification_id!r}.")
@@ -105,7 +126,7 @@ async def page(
         query = query.filter(recipient_id=recipient_id)
     if after is not None:
         query = query.filter(id__lt=after)
-    found = await query.order_by("-id").limit(limit + 1).prefetch_related(_with_attempts())
+    found = await query.order_by("-id").limit(limit + 1).prefetch_related(*_with_attempts())
     if len(found) > limit:
         return found[:limit], found[limit - 1].id
     return found, None
@@ -116,13 +137,28 @@ async def retry(notification_id: str, *, caller: str) -> Notification:
     notification = await get(notification_id, caller=caller)
     if notification.status is not NotificationStatus.FAILED:
         raise NotRetryable(f"Only failed notifications can be retried; this one is {notification.status}.")
-    updated = await Notification.filter(id=notification.id, status=NotificationStatus.FAILED).update(
-        status=NotificationStatus.QUEUED,
-        attempts_on_channel=0,
-        next_attempt_at=datetime.now(UTC),
-        finished_at=None,
-        updated_at=datetime.now(UTC),
-    )
-    if not updated:
-        raise NotRetryable("The notification changed while it was being retried; read it again.")
+    now = datetime.now(UTC)
+    async with transaction() as connection:
+        updated = await (
+            Notification.filter(id=notification.id, status=NotificationStatus.FAILED)
+            .using_db(connection)
+            .update(
+                status=NotificationStatus.QUEUED,
+                attempts_on_channel=0,
+                next_attempt_at=now,
+                finished_at=None,
+                updated_at=now,
+            )
+        )
+        if not updated:
+            raise NotRetryable("The notification changed while it was being retried; read it again.")
+        await record_event(
+            notification,
+            NotificationStatus.QUEUED,
+            channel=notification.channel,
+            source=EventSource.CALLER,
+            now=now,
+            connection=connection,
+            reason="retried by the caller",
+        )
     return await get(notification_id, caller=caller)

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
 from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.text import plain_text
-from notification_gateway.status import AttemptOutcome, NotificationStatus
+from notification_gateway.status import AttemptOutcome, EventSource, NotificationStatus
 
 REFERENCE = r"^[A-Za-z0-9._:-]{1,100}$"
 CONTACT_FIELD = r"^[a-z][a-z0-9_]{0,31}$"
 MAX_CONTACTS = 8
 MAX_ATTRIBUTES = 16
+MAX_FALLBACKS = 8
+
+ChannelName = Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)]
+FallbackList = Annotated[list[ChannelName], Field(max_length=MAX_FALLBACKS)]
+FallbackList = Annotated[list[ChannelName], Field(max_length=MAX_FALLBACKS)]
 
 
 Name = plain_text(200)
@@ -61,7 +66,13 @@ class NotifyRequest(BaseModel):
     recipient: RecipientIn
     message: MessageText = Field(examples=["Hi {user_name}, your order has been successfully placed."])
     title: Name | None = None
-    channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)] | None = None
+    channel: ChannelName | None = None
+    fallback: FallbackList | Literal["routing"] | None = Field(
+        None,
+        description="Channels to try, in order, if the channel fails, bounces or is not confirmed in "
+        'time; "routing" for the routing rule\'s list. Without it an explicit `channel` has no fallback.',
+        examples=[["email"]],
+    )
     attributes: dict[Annotated[str, StringConstraints(pattern=CONTACT_FIELD)], AttributeValue] = Field(
         default_factory=dict, max_length=MAX_ATTRIBUTES, examples=[{"kit_type": "whole-exome-sequencing"}]
     )
@@ -69,7 +80,9 @@ class NotifyRequest(BaseModel):
         None, description="Your own reference; echoed in reads and status callbacks."
     )
     callback_url: HttpUrl | None = Field(
-        None, description="Called, signed as Standard Webhooks specify, on every final status."
+        None,
+        description="Called, signed as Standard Webhooks specify, on every change of status after "
+        "acceptance (sent, delivered, undelivered, bounced, fallback, failed, suppressed, cancelled).",
     )
 
 
@@ -80,8 +93,18 @@ class AttemptView(BaseModel):
     provider_status: int | None
     error: str | None
     retry_after_seconds: float | None
+    provider_reference: str | None = Field(description="The provider's id for the message, if it gave one.")
     started_at: datetime
     duration_ms: float
+
+
+class EventView(BaseModel):
+    sequence: int
+    status: NotificationStatus
+    channel: str
+    source: EventSource = Field(description="caller, worker, provider (a receipt) or operator")
+    reason: str | None
+    occurred_at: datetime
 
 
 class NotificationView(BaseModel):
@@ -90,6 +113,9 @@ class NotificationView(BaseModel):
     channel: str = Field(description="The channel delivering (or that delivered) it.")
     requested_channel: str | None
     fallback_channels: list[str] = Field(description="Channels still to try if this one fails for good.")
+    confirm_within_seconds: float | None = Field(
+        description="Unless a `delivered` receipt comes this soon after `sent`, the next fallback is tried."
+    )
     recipient_id: str
     reference: str | None
     message: str
@@ -100,6 +126,7 @@ class NotificationView(BaseModel):
     updated_at: datetime
     finished_at: datetime | None
     attempts: list[AttemptView]
+    events: list[EventView] = Field(description="Every change of status, oldest first.")
 
 
 class NotificationPage(BaseModel):
@@ -114,6 +141,10 @@ class ChannelView(BaseModel):
     recipient_field: str = Field(description="The recipient member this channel needs.")
     plugin: str
     version: str
+    receipts: bool = Field(
+        description="Whether the provider's delivery receipts are read; without them a notification "
+        "stops at `sent`."
+    )
 
 
 class ChannelList(BaseModel):
@@ -125,6 +156,30 @@ class RuleView(BaseModel):
     name: str
     when: dict[str, str | list[str]]
     channel: str
+    fallback: list[str] | None = Field(description="This rule's fallbacks; null: the file's list.")
+    confirm_within_seconds: float | None
+
+
+class SuppressionView(BaseModel):
+    """An address a channel does not send to. The address itself is never stored or shown."""
+
+    id: str
+    channel: str
+    reason: Literal["bounced", "undelivered", "opted_out"]
+    suppressed_at: datetime
+
+
+class SuppressionList(BaseModel):
+    data: list[SuppressionView]
+    count: int
+
+
+class WebhookAnswer(BaseModel):
+    """What a provider's receipt or inbound request did: events read, applied, and ignored."""
+
+    received: int
+    applied: int
+    ignored: int
 
 
 class RoutingView(BaseModel):

@@ -14,11 +14,14 @@ from notification_gateway.plugins import parse_allow_list
 from notification_gateway.recipient_caps import parse_caps
 
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development default, refused in production
+DEV_OPERATOR_TOKEN = "dev-operator-token"  # noqa: S105 - documented development default
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S105 - base64 of a dev phrase
 DEV_CALLBACK_ORIGINS = "http://127.0.0.1:8080,http://localhost:8080"
+DEV_SUPPRESSION_KEY = "dev-suppression-key-do-not-use-in-production"
 DEFAULT_ROUTING_FILE = Path(__file__).with_name("routing.toml")
 
 CALLER = "caller"
+OPERATOR = "operator"
 
 
 class GatewaySettings(BaseSettings):
@@ -46,6 +49,9 @@ class GatewaySettings(BaseSettings):
     recipient_limits: str = Field("sms=10/hour", alias="GATEWAY_RECIPIENT_LIMITS")
     webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
     callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
+    operator_token: SecretStr | None = Field(None, alias="GATEWAY_OPERATOR_TOKEN")
+    suppression_key: SecretStr | None = Field(None, alias="GATEWAY_SUPPRESSION_KEY")
+    suppress_after_undelivered: int = Field(3, ge=1, le=100, alias="GATEWAY_SUPPRESS_AFTER_UNDELIVERED")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
@@ -76,7 +82,23 @@ class GatewaySettings(BaseSettings):
             raise ValueError("GATEWAY_TOKEN or GATEWAY_CALLERS must be set outside development")
         if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in tokens):
             raise ValueError(f"tokens must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long")
+        operator = split_tokens(self.operator_token and self.operator_token.get_secret_value())
+        if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in operator):
+            raise ValueError(
+                f"GATEWAY_OPERATOR_TOKEN must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long"
+            )
+        key = self.suppression_key.get_secret_value() if self.suppression_key else ""
+        if len(key) < MIN_PRODUCTION_TOKEN_LENGTH:
+            raise ValueError(
+                f"GATEWAY_SUPPRESSION_KEY must be set outside development, at least "
+                f"{MIN_PRODUCTION_TOKEN_LENGTH} characters (it keys the hashes of suppressed addresses)"
+            )
         return self
+
+    def address_hash_key(self) -> bytes:
+        """The HMAC key suppressed addresses are hashed with."""
+        key = self.suppression_key.get_secret_value() if self.suppression_key else DEV_SUPPRESSION_KEY
+        return key.encode("utf-8")
 
     def _caller_tokens(self) -> list[tuple[str, str]]:
         """(token, caller) pairs: GATEWAY_TOKEN is caller `default`; GATEWAY_CALLERS lists `name:token`."""
@@ -93,9 +115,14 @@ class GatewaySettings(BaseSettings):
         return pairs
 
     def token_registry(self) -> TokenRegistry:
-        """One principal per calling service; each sees only the notifications it created."""
+        """One principal per calling service, each seeing only the notifications it created; and the
+        `operator` (GATEWAY_OPERATOR_TOKEN), who lifts suppressions."""
+        operator = split_tokens(self.operator_token and self.operator_token.get_secret_value())
+        if not operator and self.environment is Environment.DEVELOPMENT:
+            operator = [DEV_OPERATOR_TOKEN]
         return TokenRegistry(
-            (token, Principal(name, frozenset({CALLER}))) for token, name in self._caller_tokens()
+            [(token, Principal(name, frozenset({CALLER}))) for token, name in self._caller_tokens()]
+            + [(token, Principal("operator", frozenset({OPERATOR}))) for token in operator]
         )
 
     def signing_secrets(self) -> dict[str, str]:
