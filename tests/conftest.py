@@ -70,6 +70,7 @@ def gateway_process(database_server, tmp_path_factory):
             ),
             "GATEWAY_PORT": str(port),
             "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
+            "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
             "GATEWAY_WEBHOOK_SECRETS": f"orders:{WEBHOOK_SECRET}",
             "GATEWAY_CALLBACK_ORIGINS": "http://127.0.0.1:8080",
             "GATEWAY_WORKERS_ENABLED": "false",

@@ -46,7 +46,7 @@ class Notification(LeasedRow):
     confirm_within_seconds = fields.FloatField(
         null=True, description="Fall back unless a `delivered` receipt comes this soon after `sent`."
     )
-    event_count = fields.IntField(default=0, description="Events so far; numbers each status callback.")
+    event_count = fields.IntField(default=0, description="Events so far, numbering each status callback.")
     created_at = DatetimeField(auto_now_add=True)
     updated_at = DatetimeField(auto_now=True)
     finished_at = DatetimeField(null=True)
@@ -78,7 +78,7 @@ class DeliveryAttempt(Model):
     error = fields.CharField(max_length=500, null=True)
     retry_after_seconds = fields.FloatField(null=True)
     provider_reference = fields.CharField(
-        max_length=128, null=True, description="The provider's id for the message; receipts name it."
+        max_length=128, null=True, description="The provider's id for the message, which receipts name."
     )
     started_at = DatetimeField()
     duration_ms = fields.FloatField()
@@ -149,7 +149,7 @@ class Suppression(Model):
 
 
 class ConfirmationTimer(LeasedRow):
-    """Due when a sent notification should have been confirmed delivered; a row, so restarts keep it."""
+    """Due when a sent notification should have been confirmed delivered (a row, so restarts keep it)."""
 
     id = fields.IntField(primary_key=True)
     notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(

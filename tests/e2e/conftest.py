@@ -144,6 +144,7 @@ class System:
                 ),
                 "GATEWAY_PORT": str(self.gateway_port),
                 "GATEWAY_CALLERS": f"orders:{CALLER_TOKEN}",
+                "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
                 "GATEWAY_WEBHOOK_SECRETS": f"orders:{SECRET}",
                 "GATEWAY_CALLBACK_ORIGINS": f"http://127.0.0.1:{self.orders_port}",
                 "GATEWAY_RATE_LIMIT": "100000/second",

@@ -202,6 +202,7 @@ class FaultSystem:
             gateway_environment(gateway_url, sandbox.url, gateway_port)
             | {
                 "GATEWAY_CALLERS": f"orders:{ORDERS_CALLER_TOKEN}",
+                "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
                 "GATEWAY_WEBHOOK_SECRETS": f"orders:{WEBHOOK_SECRET}",
                 "GATEWAY_CALLBACK_ORIGINS": orders_origin,
             },

@@ -20,6 +20,8 @@ from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import Callback, Notification
 from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
+from notification_gateway.receipts import ReceiptContext
+from notification_gateway.suppression import SuppressionRules
 from notification_gateway.status import CallbackStatus
 from tests.notification_gateway.conftest import MARKETING, ORDERS, notify, notify_body
 from tests.notification_gateway.test_delivery import BIRD, Clock
@@ -65,8 +67,10 @@ async def workers(client, pigeon, receiver):
     clock = Clock()
     policy = CallbackPolicy(frozenset({f"http://127.0.0.1:{receiver.server.port}"}), {"orders": SECRET})
     async with aiohttp.ClientSession() as session:
+        channels = load_channels(frozenset(), [("pigeon", pigeon)])
         delivery = DeliveryWorker(
-            channels=load_channels(frozenset(), [("pigeon", pigeon)]),
+            channels=channels,
+            receipts=ReceiptContext(channels, SuppressionRules(b"test-key")),
             session=session,
             policy=RetryPolicy(max_attempts=1),
             metrics=DeliveryMetrics(CollectorRegistry()),
@@ -102,7 +106,7 @@ async def _notify_with_callback(client, receiver, **extra) -> dict:
     return await response.json()
 
 
-async def test_a_final_status_is_called_back_signed(client, receiver, workers):
+async def test_a_change_of_status_is_called_back_signed(client, receiver, workers):
     delivery, sender, _clock = workers
     accepted = await _notify_with_callback(client, receiver)
 
@@ -111,13 +115,16 @@ async def test_a_final_status_is_called_back_signed(client, receiver, workers):
 
     [(headers, body)] = receiver.received
     payload = Webhook(SECRET).verify(body, headers)
-    assert payload["type"] == "notification.delivered"
+    assert payload["type"] == "notification.sent"
     assert payload["data"] == payload["data"] | {
         "id": accepted["id"],
-        "status": "delivered",
+        "status": "sent",
         "channel": "pigeon",
         "reference": "obx_1",
         "recipient_id": "u_b",
+        "source": "worker",
+        "sequence": 2,  # 1 is its acceptance, which the caller needs no callback for
+        "finished_at": None,
     }
     assert headers["webhook-id"].startswith("msg_")
     [callback] = await Callback.all()

@@ -16,6 +16,7 @@ STRONG = "a-production-token-0123456789"
 def clean_environment(monkeypatch):
     for name in ("APP_ENV", "GATEWAY_TOKEN", "GATEWAY_CALLERS", "GATEWAY_PLUGINS", "GATEWAY_RATE_LIMIT"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GATEWAY_SUPPRESSION_KEY", "a-suppression-key-0123456789")
 
 
 def test_production_needs_a_caller_token():
@@ -49,6 +50,13 @@ def test_each_calling_service_has_its_own_token():
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_RATE_LIMIT": "lots"}, "100/second"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_ROUTING_FILE": "/nonexistent.toml"}, "no routing rules file"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_DELIVERY_CONCURRENCY": "0"}, "greater than or equal to 1"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_SUPPRESSION_KEY": ""}, "GATEWAY_SUPPRESSION_KEY must be set"),
+        (
+            {"GATEWAY_TOKEN": STRONG, "GATEWAY_SUPPRESSION_KEY": "short"},
+            "GATEWAY_SUPPRESSION_KEY must be set",
+        ),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_OPERATOR_TOKEN": "short"}, "GATEWAY_OPERATOR_TOKEN must be at"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_SUPPRESS_AFTER_UNDELIVERED": "0"}, "greater than or equal to 1"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(monkeypatch, variables, message):

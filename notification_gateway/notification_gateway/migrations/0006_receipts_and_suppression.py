@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 ('channel', fields.CharField(description='The channel whose receipt is awaited.', max_length=32)),
                 ('status', fields.CharEnumField(default=TimerStatus.WAITING, description='WAITING: waiting\nCHECKING: checking\nDONE: done', enum_type=TimerStatus, max_length=16)),
             ],
-            options={'table': 'confirmation_timers', 'app': 'models', 'indexes': [Index(fields=['status', 'next_attempt_at'])], 'pk_attr': 'id', 'table_description': 'Due when a sent notification should have been confirmed delivered; a row, so restarts keep it.'},
+            options={'table': 'confirmation_timers', 'app': 'models', 'indexes': [Index(fields=['status', 'next_attempt_at'])], 'pk_attr': 'id', 'table_description': 'Due when a sent notification should have been confirmed delivered (a row, so restarts keep it).'},
             bases=['LeasedRow'],
         ),
         ops.CreateModel(
@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='DeliveryAttempt',
             name='provider_reference',
-            field=fields.CharField(null=True, description="The provider's id for the message; receipts name it.", max_length=128),
+            field=fields.CharField(null=True, description="The provider's id for the message, which receipts name.", max_length=128),
         ),
         ops.AddIndex(
             model_name='DeliveryAttempt',
@@ -106,7 +106,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Notification',
             name='event_count',
-            field=fields.IntField(default=0, description='Events so far; numbers each status callback.'),
+            field=fields.IntField(default=0, description='Events so far, numbering each status callback.'),
         ),
         ops.RunSQL(
             [
