@@ -222,7 +222,9 @@ class DeliveryWorker(QueueWorker[Notification]):
                 started_at=started_at,
                 duration_ms=round(duration * 1000, 2),
             )
-            requeued = await self._record_change(notification, following, error, reference, now, connection)
+            requeued = await self._record_change(
+                notification, following, outcome, error, reference, now, connection
+            )
         if requeued:
             self.wake()
         log.info(
@@ -239,7 +241,9 @@ class DeliveryWorker(QueueWorker[Notification]):
                     (now - notification.created_at).total_seconds()
                 )
 
-    async def _record_change(self, notification, following, error, reference, now, connection) -> bool:
+    async def _record_change(
+        self, notification, following, outcome, error, reference, now, connection
+    ) -> bool:
         """The event for a change of status, the confirmation timer of a send, and receipts that came
         before the send was recorded; True if the notification was queued again at once."""
         channel = notification.channel
@@ -273,7 +277,11 @@ class DeliveryWorker(QueueWorker[Notification]):
                 source=EventSource.WORKER,
                 now=now,
                 connection=connection,
-                reason=f"{error or 'failed'} on {channel}: trying {moved_to}",
+                reason=(
+                    f"{error}: trying {moved_to}"
+                    if outcome is AttemptOutcome.SUPPRESSED
+                    else f"{channel} failed ({error or 'no reason given'}): trying {moved_to}"
+                ),
                 kind="fallback",
             )
         elif following.is_final:

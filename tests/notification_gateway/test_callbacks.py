@@ -21,8 +21,8 @@ from notification_gateway.models import Callback, Notification
 from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.receipts import ReceiptContext
-from notification_gateway.suppression import SuppressionRules
 from notification_gateway.status import CallbackStatus
+from notification_gateway.suppression import SuppressionRules
 from tests.notification_gateway.conftest import MARKETING, ORDERS, notify, notify_body
 from tests.notification_gateway.test_delivery import BIRD, Clock
 

@@ -20,8 +20,8 @@ from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.receipts import ReceiptContext
-from notification_gateway.suppression import SuppressionRules
 from notification_gateway.status import NotificationStatus
+from notification_gateway.suppression import SuppressionRules
 from tests.notification_gateway.conftest import PigeonPlugin, notify, notify_body
 
 BIRD = {"id": "u_b", "name": "Bird Fancier", "loft": "loft-7", "email": "b@example.com"}
