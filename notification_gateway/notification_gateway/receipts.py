@@ -49,7 +49,7 @@ log = logging.getLogger("notification_gateway.receipts")
 
 MAX_ID_CHARS = 128
 #: What a plugin's parser may raise for a body it cannot read: a 400, never a 500.
-UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, IndexError)
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError)
 
 
 class NoWebhooks(DomainError):
@@ -111,7 +111,12 @@ def read_receipts(
     channels: ChannelRegistry, name: str, headers: Mapping[str, str], body: bytes
 ) -> list[ProviderReceipt]:
     """The receipts in a provider's request, once its signature checks out; domain errors otherwise."""
-    channel = _channel(channels, name, "parse_receipt")
+    return receipts_from(_channel(channels, name, "parse_receipt"), headers, body)
+
+
+def receipts_from(channel: Channel, headers: Mapping[str, str], body: bytes) -> list[ProviderReceipt]:
+    """`read_receipts` for one channel: WebhookRefused, WebhookUnreadable, or checked receipts."""
+    name = channel.name
     _verified(channel, headers, body)
     try:
         found = list(channel.parse_receipt(headers, body))  # type: ignore[attr-defined]
