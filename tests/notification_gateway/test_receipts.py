@@ -286,6 +286,7 @@ async def test_an_unsigned_or_badly_signed_receipt_is_refused(client, tamper):
 @pytest.mark.parametrize(
     "body",
     [
+        b"[" * 10_000,
         b"",
         b"{",
         b"5",
