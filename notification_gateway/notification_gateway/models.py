@@ -46,7 +46,9 @@ class Notification(LeasedRow):
     confirm_within_seconds = fields.FloatField(
         null=True, description="Fall back unless a `delivered` receipt comes this soon after `sent`."
     )
-    event_count = fields.IntField(default=0, description="Events so far, numbering each status callback.")
+    event_count = fields.IntField(
+        default=0, db_default=0, description="Events so far, numbering each status callback."
+    )
     created_at = DatetimeField(auto_now_add=True)
     updated_at = DatetimeField(auto_now=True)
     finished_at = DatetimeField(null=True)

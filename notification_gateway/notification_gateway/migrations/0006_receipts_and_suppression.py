@@ -6,6 +6,8 @@ is now `sent`; so delivered notifications become `sent`, and delivered attempts
 """
 
 from tortoise import migrations
+
+from apikit.migration_ops import AlterChoices
 from tortoise.migrations import operations as ops
 from apikit.fields import DatetimeField
 from notification_gateway.ids import new_suppression_id
@@ -79,7 +81,7 @@ class Migration(migrations.Migration):
             options={'table': 'suppressions', 'app': 'models', 'unique_together': (('channel', 'address_hash'),), 'pk_attr': 'id', 'table_description': 'An address a channel must not send to: it bounced, went undelivered N times running, or opted out.'},
             bases=['Model'],
         ),
-        ops.AlterField(
+        AlterChoices(
             model_name='DeliveryAttempt',
             name='outcome',
             field=fields.CharEnumField(description='SENT: sent\nRETRYABLE: retryable\nPERMANENT: permanent\nSUPPRESSED: suppressed', enum_type=AttemptOutcome, max_length=16),
@@ -93,7 +95,7 @@ class Migration(migrations.Migration):
             model_name='DeliveryAttempt',
             index=Index(fields=['channel', 'provider_reference']),
         ),
-        ops.AlterField(
+        AlterChoices(
             model_name='Notification',
             name='status',
             field=fields.CharEnumField(default=NotificationStatus.QUEUED, description='QUEUED: queued\nSENDING: sending\nSENT: sent\nDELIVERED: delivered\nUNDELIVERED: undelivered\nBOUNCED: bounced\nFAILED: failed\nCANCELLED: cancelled\nSUPPRESSED: suppressed', enum_type=NotificationStatus, max_length=16),
@@ -106,7 +108,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Notification',
             name='event_count',
-            field=fields.IntField(default=0, description='Events so far, numbering each status callback.'),
+            field=fields.IntField(default=0, db_default=0, description='Events so far, numbering each status callback.'),
         ),
         ops.RunSQL(
             [
