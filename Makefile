@@ -19,6 +19,13 @@ export EMAIL_API_TOKEN ?= dev-email-token
 export SMS_API_URL ?= $(SANDBOX)/dev/home-test/sms-delivery-service
 export SMS_API_TOKEN ?= dev-sms-token
 export PUSH_API_URL ?= $(SANDBOX)/push
+# Delivery receipts and inbound SMS, for `make run` only (test processes choose their own): the
+# sandbox signs them with its development keys, the gateway checks them with the same ones.
+run: export SANDBOX_RECEIPTS_URL ?= http://127.0.0.1:8081/receipts
+run: export SANDBOX_INBOUND_URL ?= http://127.0.0.1:8081/inbound
+run: export EMAIL_RECEIPT_SECRET ?= dev-email-receipt-secret
+run: export SMS_RECEIPT_SECRET ?= dev-sms-receipt-secret
+run: export PUSH_RECEIPT_SECRET ?= dev-push-receipt-secret
 
 .PHONY: help setup run test check test-postgres lint format migrations query-count bench clean
 
