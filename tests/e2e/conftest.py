@@ -75,6 +75,7 @@ def gateway_env(database_server, tmp_path, sandbox) -> dict[str, str]:
     return {
         "GATEWAY_DATABASE_URL": database_server.database_url("gateway", gateway_tortoise_config, tmp_path),
         "GATEWAY_TOKEN": GATEWAY_TOKEN,
+        "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
         "GATEWAY_PLUGINS": "email,sms",
         "GATEWAY_RATE_LIMIT": "100000/second",
         "GATEWAY_RECIPIENT_LIMITS": "",  # load tests send many SMS to one number

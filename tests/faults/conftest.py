@@ -72,6 +72,7 @@ def gateway_environment(database_url: str, sandbox_url: str, port: int) -> dict[
         "GATEWAY_DATABASE_URL": database_url,
         "GATEWAY_PORT": str(port),
         "GATEWAY_TOKEN": GATEWAY_TOKEN,
+        "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
         "GATEWAY_PLUGINS": "email,sms",
         "GATEWAY_RATE_LIMIT": "100000/second",
         "GATEWAY_RECIPIENT_LIMITS": "",  # load tests send many SMS to one number
@@ -154,6 +155,25 @@ class DirectDatabase:
         connection.row_factory = sqlite3.Row
         try:
             return [dict(row) for row in connection.execute(sql, args).fetchall()]
+        finally:
+            connection.close()
+
+    async def execute(self, sql: str) -> None:
+        """Write behind the service's back (a test's setup), committed."""
+        if self.kind == "sqlite":
+            await asyncio.to_thread(self._sqlite_execute, sql)
+            return
+        connection = await asyncpg.connect(self.url, timeout=5)
+        try:
+            await connection.execute(sql, timeout=60)
+        finally:
+            await connection.close()
+
+    def _sqlite_execute(self, sql: str) -> None:
+        connection = sqlite3.connect(self.url.removeprefix("sqlite://"), timeout=10)
+        try:
+            with connection:
+                connection.execute(sql)
         finally:
             connection.close()
 
