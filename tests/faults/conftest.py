@@ -47,6 +47,7 @@ RESULTS_DIR = Path(__file__).parent / "results"
 # The e2e fixtures, shared: an aiohttp session, and a provider sandbox process per test.
 http = e2e.http
 sandbox = e2e.sandbox
+receipts_port = e2e.receipts_port
 _REFERENCE = re.compile(r"Reference: (ord_[0-9a-z]+)\.")
 
 

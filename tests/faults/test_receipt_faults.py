@@ -83,7 +83,7 @@ async def test_receipts_faster_than_the_send_is_recorded_are_all_applied(http, r
     report(
         "receipts_before_send",
         database.kind,
-        {"notifications": count, "receipts_before_send_recorded": early},
+        {"notifications": count, "receipts_before_the_send": early},
     )
 
 
