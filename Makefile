@@ -82,7 +82,7 @@ migrations: setup
 
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read gateway_throughput end_to_end_latency
+	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read gateway_throughput end_to_end_latency receipts_throughput
 	$(RUN) python -m benchmarks
 
 query-count: setup

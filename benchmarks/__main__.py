@@ -26,6 +26,7 @@ MODULES = (
     "users_read",
     "gateway_throughput",
     "end_to_end_latency",
+    "receipts_throughput",
 )
 
 
