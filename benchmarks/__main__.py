@@ -24,8 +24,10 @@ MODULES = (
     "orders_write",
     "orders_vs_inline",
     "users_read",
+    "users_search",
     "gateway_throughput",
     "end_to_end_latency",
+    "purge_under_load",
     "receipts_throughput",
 )
 

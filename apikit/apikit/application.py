@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
@@ -24,6 +24,7 @@ from apikit.middlewares import observe_middleware, problem_middleware
 from apikit.ops import OPS_ENDPOINTS
 from apikit.problems import COMMON_PROBLEM_TYPES, ProblemType
 from apikit.ratelimit import RateLimiter
+from apikit.readiness import DATABASE_CHECK, ReadinessCheck
 from apikit.request_ids import request_id_middleware
 
 
@@ -35,11 +36,14 @@ def new_application(
     realm: str,
     tokens: TokenRegistry,
     max_body_bytes: int,
-    readiness: Callable[[], Awaitable[None]],
+    readiness: Sequence[ReadinessCheck] = (),
     domain_errors: Mapping[type[DomainError], ProblemType] | None = None,
     rate_limit: str | None = None,
 ) -> web.Application:
-    """An application with the shared conventions wired in; the caller adds its own endpoints."""
+    """An application with the shared conventions wired in; the caller adds its own endpoints.
+
+    `/readyz` checks the database, then each of `readiness` (more may be appended to
+    `app[READINESS]` before start-up)."""
     app = web.Application(
         client_max_size=max_body_bytes,
         middlewares=[request_id_middleware, observe_middleware, problem_middleware],
@@ -47,7 +51,7 @@ def new_application(
     app[SERVICE_INFO] = {"title": title, "version": version, "description": description}
     app[REALM] = realm
     app[TOKENS] = tokens
-    app[READINESS] = readiness
+    app[READINESS] = [DATABASE_CHECK, *readiness]
     app[METRICS_RECORDER] = HttpMetrics()
     if rate_limit:
         app[RATE_LIMITER] = RateLimiter(rate_limit)

@@ -1,4 +1,4 @@
-"""Structured JSON logs that carry the request id and never carry personal data.
+"""Structured JSON logs that carry the request and trace ids and never carry personal data.
 
 Every record is one JSON object on stderr. A filter masks e-mail addresses,
 phone numbers and bearer tokens in the message and its arguments, so a careless
@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+from apikit.tracing import log_ids
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -130,6 +132,7 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        entry.update(log_ids())
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

@@ -6,11 +6,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from apikit import swagger_ui
 from apikit.docs_page import render_docs
 from apikit.endpoints import Endpoint, Response
 from apikit.keys import ENDPOINTS, METRICS_RECORDER, PROBLEM_TYPES, READINESS, SERVICE_INFO
 from apikit.openapi import openapi_document
-from apikit.problems import SERVICE_UNAVAILABLE, Problem
+from apikit.readiness import ReadinessReport, assess
 
 
 class Health(BaseModel):
@@ -30,16 +31,14 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: the database answers within two seconds."""
-    try:
-        await request.config_dict[READINESS]()
-    except Exception:
-        raise Problem.of(
-            SERVICE_UNAVAILABLE,
-            "The database does not answer.",
-            headers={"Retry-After": "5"},
-        ) from None
-    return web.json_response({"status": "ready"})
+    """Ready: each dependency (the database, and what the service adds) with its state and reason.
+
+    503 while a required one fails; a failing optional one is reported and leaves the service ready.
+    """
+    report = await assess(request.config_dict[READINESS])
+    if report.status == "ready":
+        return web.json_response(report.model_dump(mode="json"))
+    return web.json_response(report.model_dump(mode="json"), status=503, headers={"Retry-After": "5"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -63,8 +62,8 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(_document(request))
 
 
-async def docs(request: web.Request) -> web.Response:
-    """Human-readable API reference."""
+async def docs_reference(request: web.Request) -> web.Response:
+    """Human-readable API reference, without scripts."""
     return web.Response(text=render_docs(_document(request)), content_type="text/html")
 
 
@@ -86,8 +85,12 @@ OPS_ENDPOINTS = [
         "/readyz",
         readyz,
         "Readiness probe",
-        {200: Response("Ready", Health)},
-        problems=[503],
+        {
+            200: Response("Ready: every required dependency answers", ReadinessReport),
+            503: Response(
+                "Not ready: a required dependency fails", ReadinessReport, headers={"Retry-After": "Seconds"}
+            ),
+        },
         tags=["ops"],
     ),
     Endpoint(
@@ -107,7 +110,44 @@ OPS_ENDPOINTS = [
         tags=["ops"],
     ),
     Endpoint(
-        "GET", "/docs", docs, "API reference", {200: Response("HTML", media_type="text/html")}, tags=["ops"]
+        "GET",
+        "/docs",
+        swagger_ui.swagger_page,
+        "Interactive API page",
+        {200: Response("HTML", media_type="text/html")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/docs/reference",
+        docs_reference,
+        "API reference",
+        {200: Response("HTML", media_type="text/html")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/docs/swagger-ui.css",
+        swagger_ui.swagger_css,
+        "API page style sheet",
+        {200: Response("CSS", media_type="text/css")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/docs/swagger-ui.js",
+        swagger_ui.swagger_js,
+        "API page script",
+        {200: Response("JavaScript", media_type="application/javascript")},
+        tags=["ops"],
+    ),
+    Endpoint(
+        "GET",
+        "/docs/init.js",
+        swagger_ui.swagger_init,
+        "API page start-up script",
+        {200: Response("JavaScript", media_type="application/javascript")},
+        tags=["ops"],
     ),
     Endpoint(
         "GET",

@@ -36,6 +36,7 @@ from tortoise.models import Model
 
 from apikit.database import is_database_unavailable, transaction
 from apikit.fields import DatetimeField
+from apikit.tracing import continued_span
 
 Clock = Callable[[], datetime]
 ERROR_PAUSE_SECONDS = 1.0
@@ -203,11 +204,16 @@ class QueueWorker(ABC, Generic[RowT]):
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
                 continue
             for row in claimed:
-                task = asyncio.create_task(self.process(row), name=f"{type(self).__name__} {row.pk}")
+                task = asyncio.create_task(self._traced(row), name=f"{type(self).__name__} {row.pk}")
                 self._in_flight.add(task)
                 task.add_done_callback(self._finished)
             if not claimed:
                 await self._idle()
+
+    async def _traced(self, row: RowT) -> None:
+        """`process`, in the trace of whoever wrote the row (its `traceparent` column, if any)."""
+        with continued_span(type(self).__name__, getattr(row, "traceparent", None), row=str(row.pk)):
+            await self.process(row)
 
     def _finished(self, task: asyncio.Task) -> None:
         self._in_flight.discard(task)

@@ -48,7 +48,13 @@ async def read_json(request: web.Request) -> object:
 
 async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
     """Validate the JSON body against `model`; 422 with one error per bad field."""
-    data = await read_json(request)
+    return validate(model, await read_json(request))
+
+
+def validate(model: type[ModelT], data: object) -> ModelT:
+    """`data` as `model`, or a 422 problem with one error (and JSON pointer) per bad field.
+
+    Shared by JSON bodies and HTML forms, so both report a bad field the same way."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

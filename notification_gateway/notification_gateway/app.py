@@ -10,14 +10,15 @@ from aiohttp import web
 
 from apikit.application import new_application
 from apikit.backoff import Backoff
-from apikit.database import database_ctx, ping
+from apikit.database import database_ctx
 from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER
 from apikit.problems import ProblemType
+from apikit.purge import PurgeMetrics, purging
 from apikit.queue import running
 from notification_gateway import notifications, receipts, routing, suppression, templates
-from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, CallbackSender
+from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.confirmation import ConfirmationWorker
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.delivery import DeliveryWorker
@@ -40,6 +41,7 @@ from notification_gateway.models import IdempotencyRecord
 from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.recipient_caps import RecipientCapReached, parse_caps
+from notification_gateway.retention import gateway_purger
 from notification_gateway.routes import ENDPOINTS
 from notification_gateway.settings import GatewaySettings
 
@@ -80,11 +82,11 @@ DOMAIN_ERRORS = {
         "Each address may get a limited number of notifications per channel and window "
         "(GATEWAY_RECIPIENT_LIMITS), which stops SMS pumping. Retry after the delay.",
     ),
-    CallbackRefused: ProblemType(
-        "callback-refused",
-        "This callback URL cannot be used",
-        422,
-        "Callbacks go only to configured origins, for callers with a signing secret.",
+    notifications.NotCancellable: ProblemType(
+        "not-cancellable",
+        "Sending has started, so it can no longer be cancelled",
+        409,
+        "Only a queued notification that no provider has been asked to send can be cancelled.",
     ),
     receipts.NoWebhooks: ProblemType(
         "no-receipts",
@@ -178,6 +180,14 @@ async def _confirmations(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _purge(app: web.Application) -> AsyncIterator[None]:
+    """Delete what the retention settings no longer keep, every few minutes, one replica at a time."""
+    settings = app[SETTINGS]
+    purger = gateway_purger(settings, metrics=PurgeMetrics(app[METRICS_RECORDER].registry))
+    async with purging(purger, settings.purge_interval_seconds):
+        yield
+
+
 def create_app(
     settings: GatewaySettings, *, extra_plugins: Iterable[tuple[str, object]] = ()
 ) -> web.Application:
@@ -190,7 +200,6 @@ def create_app(
         realm="notification-gateway",
         tokens=settings.token_registry(),
         max_body_bytes=settings.max_body_bytes,
-        readiness=ping,
         domain_errors=DOMAIN_ERRORS,
         rate_limit=settings.rate_limit,
     )
@@ -220,5 +229,7 @@ def create_app(
         app.cleanup_ctx.append(_delivery)
         app.cleanup_ctx.append(_confirmations)
         app.cleanup_ctx.append(_callbacks)
+    if settings.purge_enabled:
+        app.cleanup_ctx.append(_purge)
     add_endpoints(app, ENDPOINTS)
     return app

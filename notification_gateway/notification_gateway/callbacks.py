@@ -24,8 +24,8 @@ from standardwebhooks.webhooks import Webhook
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.backoff import Backoff
-from apikit.errors import DomainError
 from apikit.queue import QueueWorker, WorkerOptions
+from apikit.tracing import current_traceparent
 from notification_gateway.models import Callback, Notification, NotificationEvent
 from notification_gateway.status import CallbackStatus
 
@@ -35,8 +35,16 @@ GIVE_UP_AFTER = timedelta(days=3)
 TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
-class CallbackRefused(DomainError):
-    """The callback URL is not one this gateway may call for this caller."""
+class CallbackRefused(Exception):
+    """The callback URL is not one this gateway may call for this caller.
+
+    Not a domain error: it never reaches the caller as a problem, because an optional callback
+    never blocks the notification; `detail` is recorded with it instead.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 def origin_of(url: str) -> str:
@@ -58,14 +66,12 @@ class CallbackPolicy:
     def check(self, caller: str, url: str) -> None:
         if caller not in self.secrets:
             raise CallbackRefused(
-                f"Status callbacks are not configured for caller {caller!r} (no signing secret).",
-                pointer="#/callback_url",
+                f"Status callbacks are not configured for caller {caller!r} (no signing secret)."
             )
         if origin_of(url) not in self.allowed_origins:
             raise CallbackRefused(
                 "callback_url must be on an allowed origin: "
-                + (", ".join(sorted(self.allowed_origins)) or "none are configured"),
-                pointer="#/callback_url",
+                + (", ".join(sorted(self.allowed_origins)) or "none are configured")
             )
 
 
@@ -103,6 +109,7 @@ async def owe_callback(
         url=notification.callback_url,
         payload=payload_for(notification, event, kind),
         next_attempt_at=event.occurred_at,
+        traceparent=current_traceparent(),
     )
 
 

@@ -1,4 +1,4 @@
-"""`notification-gateway serve | migrate | plugins`."""
+"""`notification-gateway serve | migrate | plugins | purge [--dry-run]`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from aiohttp import web
 
 from apikit.database import migrate
 from apikit.logs import configure_logging
+from apikit.purge_command import run_purge
 from apikit.settings import load_settings
+from apikit.tracing import configure_tracing
 from notification_gateway.app import create_app
 from notification_gateway.contract import ChannelConfigurationError
 from notification_gateway.db import gateway_tortoise_config
@@ -23,6 +25,7 @@ from notification_gateway.plugins import (
     inspect_plugins,
     parse_allow_list,
 )
+from notification_gateway.retention import gateway_purger
 from notification_gateway.routing import RoutingFileError
 from notification_gateway.settings import GatewaySettings
 
@@ -32,6 +35,7 @@ COMMANDS = {
     "serve": "run the API and the delivery workers",
     "migrate": "apply pending database migrations",
     "plugins": "list installed channel plugins and whether each channel's settings are complete",
+    "purge": "delete what the retention settings no longer keep (--dry-run: only count it)",
 }
 
 
@@ -41,7 +45,9 @@ def main(argv: list[str] | None = None) -> None:
         description="; ".join(f"{name}: {text}" for name, text in COMMANDS.items()),
     )
     parser.add_argument("command", choices=list(COMMANDS))
-    command = parser.parse_args(argv).command
+    parser.add_argument("--dry-run", action="store_true", help="purge: count what would go, delete nothing")
+    arguments = parser.parse_args(argv)
+    command = arguments.command
     if command == "plugins":
         reports = inspect_plugins(parse_allow_list(os.environ.get("GATEWAY_PLUGINS")))
         print(describe(reports))
@@ -53,6 +59,11 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(migrate(gateway_tortoise_config(settings.database_url)))
         log.info("migrations applied")
         return
+    if command == "purge":
+        config = gateway_tortoise_config(settings.database_url)
+        print(asyncio.run(run_purge(config, gateway_purger(settings), dry_run=arguments.dry_run)))
+        return
+    configure_tracing("notification-gateway", settings)
     # A plugin on the version 1 contract is announced once, as a log line operators see.
     warnings.simplefilter("default", PluginContractDeprecationWarning)
     logging.captureWarnings(True)

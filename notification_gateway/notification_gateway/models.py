@@ -7,6 +7,7 @@ from tortoise.models import Model
 
 from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
+from apikit.leases import LeaseBase
 from apikit.queue import LeasedRow
 from notification_gateway.ids import new_callback_id, new_notification_id, new_suppression_id
 from notification_gateway.status import (
@@ -39,6 +40,9 @@ class Notification(LeasedRow):
     attempt_count = fields.IntField(default=0, description="Attempts so far, on every channel.")
     attempts_on_channel = fields.IntField(default=0, description="Attempts on the current channel.")
     callback_url = fields.CharField(max_length=2048, null=True)
+    callback_refusal = fields.CharField(
+        max_length=300, null=True, description="Why the callback asked for will not be sent."
+    )
     reference = fields.CharField(max_length=100, null=True, description="The own reference of the caller.")
     address_key = fields.CharField(
         max_length=40, null=True, description="Hash of channel and address, for caps."
@@ -49,6 +53,7 @@ class Notification(LeasedRow):
     event_count = fields.IntField(
         default=0, db_default=0, description="Events so far, numbering each status callback."
     )
+    traceparent = fields.CharField(max_length=55, null=True, description="W3C trace context of its request.")
     created_at = DatetimeField(auto_now_add=True)
     updated_at = DatetimeField(auto_now=True)
     finished_at = DatetimeField(null=True)
@@ -63,6 +68,7 @@ class Notification(LeasedRow):
             ("caller", "id"),
             ("caller", "recipient_id"),
             ("address_key", "created_at"),
+            ("status", "finished_at"),
         )
 
 
@@ -177,15 +183,23 @@ class Callback(LeasedRow):
     status = fields.CharEnumField(CallbackStatus, max_length=16, default=CallbackStatus.PENDING)
     attempts = fields.IntField(default=0)
     last_error = fields.CharField(max_length=300, null=True)
+    traceparent = fields.CharField(max_length=55, null=True, description="W3C trace context of its delivery.")
     created_at = DatetimeField(auto_now_add=True)
     delivered_at = DatetimeField(null=True)
 
     class Meta:
         table = "callbacks"
-        indexes = (("status", "next_attempt_at"),)
+        indexes = (("status", "next_attempt_at"), ("notification_id", "status"))
 
 
 class IdempotencyRecord(IdempotencyRecordBase):
     class Meta:
         table = "idempotency_records"
         unique_together = (("principal", "key"),)
+
+
+class Lease(LeaseBase):
+    """Named leases, so one replica at a time runs a job such as the retention purge."""
+
+    class Meta:
+        table = "leases"

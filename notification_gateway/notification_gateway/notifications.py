@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.query_utils import Prefetch
 
+from apikit.alerts import ConditionLog
 from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
-from notification_gateway.callbacks import CallbackPolicy
+from apikit.tracing import current_traceparent
+from notification_gateway.callbacks import CallbackPolicy, CallbackRefused
 from notification_gateway.contract import Recipient
 from notification_gateway.events import record_event
 from notification_gateway.models import DeliveryAttempt, Notification, NotificationEvent
@@ -22,6 +25,9 @@ from notification_gateway.schemas import NotifyRequest
 from notification_gateway.status import EventSource, NotificationStatus
 from notification_gateway.templates import placeholders_for, render
 
+log = logging.getLogger("notification_gateway.notifications")
+_callback_conditions = ConditionLog(log)
+
 
 class NotificationNotFound(DomainError):
     """No notification with this id belongs to the caller."""
@@ -29,6 +35,10 @@ class NotificationNotFound(DomainError):
 
 class NotRetryable(DomainError):
     """Only failed notifications can be retried."""
+
+
+class NotCancellable(DomainError):
+    """Sending has started (or the notification is final), so it can no longer be withdrawn."""
 
 
 async def accept(
@@ -41,10 +51,25 @@ async def accept(
     caps: Mapping[str, RecipientCap],
     connection: BaseDBAsyncClient,
 ) -> tuple[Notification, NotificationEvent]:
-    """Route, render and store the notification as `queued` (its first event); workers take it from there."""
+    """Route, render and store the notification as `queued` (its first event); workers take it from there.
+
+    A status callback that cannot be configured (no signing secret for the caller, an origin
+    not allowed) never blocks the notification: it is accepted and records why no callback follows.
+    """
     callback_url = str(request.callback_url) if request.callback_url else None
+    callback_refusal = None
     if callback_url is not None:
-        callbacks.check(caller, callback_url)
+        try:
+            callbacks.check(caller, callback_url)
+        except CallbackRefused as refused:
+            callback_url, callback_refusal = None, refused.detail
+            _callback_conditions.raised(
+                f"callback:{caller}",
+                "status callbacks refused; notifications still delivered",
+                level=logging.WARNING,
+                caller=caller,
+                reason=refused.detail,
+            )
     recipient = Recipient(
         id=request.recipient.id, name=request.recipient.name, contacts=request.recipient.contacts
     )
@@ -73,6 +98,8 @@ async def accept(
         next_attempt_at=datetime.now(UTC),
         reference=request.reference,
         callback_url=callback_url,
+        callback_refusal=callback_refusal,
+        traceparent=current_traceparent(),
         address_key=key,
         confirm_within_seconds=route.confirm_within_seconds if route.fallbacks else None,
     )
@@ -160,5 +187,40 @@ async def retry(notification_id: str, *, caller: str) -> Notification:
             now=now,
             connection=connection,
             reason="retried by the caller",
+        )
+    return await get(notification_id, caller=caller)
+
+
+async def cancel(notification_id: str, *, caller: str) -> Notification:
+    """Withdraw a notification no provider has been asked to send; cancelling twice is harmless.
+
+    Only a `queued` notification with no attempt yet qualifies: once a worker has claimed it,
+    or any attempt was made (a timed-out one may have reached the provider), it is too late.
+    The update is conditional, so a worker claiming it at the same moment wins or loses cleanly."""
+    notification = await get(notification_id, caller=caller)
+    if notification.status is NotificationStatus.CANCELLED:
+        return notification
+    now = datetime.now(UTC)
+    async with transaction() as connection:
+        updated = await (
+            Notification.filter(id=notification.id, status=NotificationStatus.QUEUED, attempt_count=0)
+            .using_db(connection)
+            .update(status=NotificationStatus.CANCELLED, finished_at=now, updated_at=now)
+        )
+        if updated:
+            await record_event(
+                notification,
+                NotificationStatus.CANCELLED,
+                channel=notification.channel,
+                source=EventSource.CALLER,
+                now=now,
+                connection=connection,
+                reason="cancelled by the caller",
+            )
+    if not updated:
+        current = await get(notification_id, caller=caller)
+        raise NotCancellable(
+            f"Sending has started, so it can no longer be cancelled; this notification is {current.status}"
+            f" after {current.attempt_count} attempt(s)."
         )
     return await get(notification_id, caller=caller)

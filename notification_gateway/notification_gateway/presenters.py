@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from notification_gateway.models import DeliveryAttempt, Notification, NotificationEvent
 from notification_gateway.plugins import InstalledChannel
 from notification_gateway.receipts import reads
-from notification_gateway.schemas import AttemptView, ChannelView, EventView, NotificationView
+from notification_gateway.schemas import (
+    AttemptView,
+    CallbackPlan,
+    ChannelView,
+    EventView,
+    NotificationView,
+)
 from notification_gateway.status import NotificationStatus
 
 
@@ -34,6 +40,9 @@ def notification_view(
         created_at=notification.created_at,
         updated_at=notification.updated_at,
         finished_at=notification.finished_at,
+        callback=CallbackPlan(
+            will_be_sent=notification.callback_url is not None, reason=notification.callback_refusal
+        ),
         attempts=[
             AttemptView(
                 number=attempt.number,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from apikit.endpoints import Endpoint, Link, Response
-from notification_gateway import views
+from notification_gateway import callers, views
 from notification_gateway.schemas import (
     ChannelList,
     NotificationPage,
@@ -76,6 +76,16 @@ ENDPOINTS = [
         tags=["notifications"],
     ),
     Endpoint(
+        "POST",
+        "/notifications/{notification_id}/cancel",
+        views.cancel_notification,
+        "Cancel a notification not yet sent",
+        {200: Response("Cancelled (or it already was)", NotificationView)},
+        roles=CALLERS,
+        problems=[404, 409],
+        tags=["notifications"],
+    ),
+    Endpoint(
         "GET",
         "/channels",
         views.list_channels,
@@ -133,5 +143,14 @@ ENDPOINTS = [
         roles=OPERATORS,
         problems=[404],
         tags=["suppressions"],
+    ),
+    Endpoint(
+        "GET",
+        "/callers/me",
+        callers.show_caller,
+        "Show how the gateway knows you",
+        {200: Response("Your caller name and status-callback set-up", callers.CallerView)},
+        roles=CALLERS,
+        tags=["callers"],
     ),
 ]

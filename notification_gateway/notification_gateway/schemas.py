@@ -107,6 +107,14 @@ class EventView(BaseModel):
     occurred_at: datetime
 
 
+class CallbackPlan(BaseModel):
+    """Whether a signed status callback follows the final status, and if one was asked for but
+    cannot be sent, why (the notification is delivered all the same)."""
+
+    will_be_sent: bool
+    reason: str | None = Field(description="Why no callback will be sent, when one was asked for.")
+
+
 class NotificationView(BaseModel):
     id: str
     status: NotificationStatus
@@ -125,6 +133,7 @@ class NotificationView(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    callback: CallbackPlan
     attempts: list[AttemptView]
     events: list[EventView] = Field(description="Every change of status, oldest first.")
 

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
+from apikit.tracing import TracingSettings
 from notification_gateway.plugins import parse_allow_list
 from notification_gateway.recipient_caps import parse_caps
 
@@ -24,7 +25,7 @@ CALLER = "caller"
 OPERATOR = "operator"
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(TracingSettings):
     """Every variable is listed in `.env.example` and the README. Channel plugins read their own."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -52,6 +53,12 @@ class GatewaySettings(BaseSettings):
     operator_token: SecretStr | None = Field(None, alias="GATEWAY_OPERATOR_TOKEN")
     suppression_key: SecretStr | None = Field(None, alias="GATEWAY_SUPPRESSION_KEY")
     suppress_after_undelivered: int = Field(3, ge=1, le=100, alias="GATEWAY_SUPPRESS_AFTER_UNDELIVERED")
+    retention_idempotency_hours: float = Field(24, ge=0, alias="GATEWAY_RETENTION_IDEMPOTENCY_HOURS")
+    retention_delivered_days: float = Field(30, ge=0, alias="GATEWAY_RETENTION_DELIVERED_DAYS")
+    retention_failed_days: float = Field(90, ge=0, alias="GATEWAY_RETENTION_FAILED_DAYS")
+    purge_enabled: bool = Field(True, alias="GATEWAY_PURGE_ENABLED")
+    purge_interval_seconds: float = Field(300, ge=1, le=86400, alias="GATEWAY_PURGE_INTERVAL_SECONDS")
+    purge_batch_size: int = Field(1000, ge=1, le=100_000, alias="GATEWAY_PURGE_BATCH_SIZE")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)

@@ -7,8 +7,8 @@ One vocabulary for every channel::
       └──retry later─────┤                             └─ undelivered/bounced receipt or no `delivered`
       └──fallback hop────┼──────────────────────────────   within `confirm_within`: the next fallback
                          └──▶ failed (could not be handed over) ──POST …/retry──▶ queued
+      queued ──POST …/cancel (before the first attempt)──▶ cancelled
     suppressed: the address is suppressed or opted out on the channel, and no fallback is left
-    cancelled: stopped before it was sent
 
 A channel whose provider sends no receipts stops at `sent`. Receipts only move
 a notification forward (`rank`): a late `sent` never undoes a `delivered`.

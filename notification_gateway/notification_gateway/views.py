@@ -122,6 +122,14 @@ async def retry_notification(request: web.Request) -> web.Response:
     )
 
 
+async def cancel_notification(request: web.Request) -> web.Response:
+    """Withdraw a notification before any provider was asked to send it; 409 once sending has started."""
+    notification = await notifications.cancel(
+        request.match_info["notification_id"], caller=request[PRINCIPAL].name
+    )
+    return web.json_response(_json(notification_view(notification)))
+
+
 async def list_channels(request: web.Request) -> web.Response:
     """The channels installed plugins provide: name, plugin version and the recipient field each needs."""
     entries = [channel_view(entry) for entry in request.app[CHANNELS]]

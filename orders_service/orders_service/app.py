@@ -10,17 +10,34 @@ from standardwebhooks.webhooks import Webhook
 
 from apikit.application import new_application
 from apikit.backoff import Backoff
-from apikit.database import database_ctx, ping
+from apikit.database import database_ctx
 from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
+from apikit.keys import METRICS_RECORDER, READINESS
 from apikit.problems import ProblemType
+from apikit.purge import PurgeMetrics, purging
 from apikit.queue import running
-from orders_service import notifications, orders, users
+from orders_service import notifications, order_notifications, orders, staff, users
+from orders_service.console.app import create_console
 from orders_service.db import orders_tortoise_config
-from orders_service.keys import HTTP_SESSION, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
+from orders_service.gateway import GatewayClient
+from orders_service.gateway_errors import GatewayTokenRefused
+from orders_service.gateway_link import GatewayLink
+from orders_service.keys import (
+    GATEWAY,
+    GATEWAY_LINK,
+    HTTP_SESSION,
+    IDEMPOTENCY,
+    NOTIFICATIONS,
+    RELAY,
+    SETTINGS,
+    WEBHOOK,
+)
 from orders_service.models import IdempotencyRecord
 from orders_service.notifications import ChannelDirectory, NotificationService
 from orders_service.relay import OutboxRelay
+from orders_service.relay_metrics import RelayMetrics
+from orders_service.retention import orders_purger
 from orders_service.routes import ENDPOINTS
 from orders_service.settings import OrdersSettings
 
@@ -35,6 +52,36 @@ DOMAIN_ERRORS = {
     ),
     orders.OrderNotFound: ProblemType("order-not-found", "No such order", 404, "No order has this id."),
     users.UserNotFound: ProblemType("user-not-found", "No such user", 404, "No user has this id."),
+    users.InvalidContact: ProblemType(
+        "invalid-contact",
+        "The e-mail address or phone number cannot be used",
+        422,
+        "The member named by the pointer is not a valid e-mail address or phone number.",
+    ),
+    order_notifications.NotResendable: ProblemType(
+        "not-resendable",
+        "Only a failed notification can be sent again",
+        409,
+        "The notification is still on its way, delivered or cancelled.",
+    ),
+    staff.StaffError: ProblemType(
+        "staff-account-refused",
+        "The staff account cannot be added or changed as asked",
+        422,
+        "The e-mail address is taken or invalid, the role unknown, or the password too short.",
+    ),
+    staff.SignInRefused: ProblemType(
+        "sign-in-refused",
+        "The e-mail address and password do not match an enabled account",
+        401,
+        "Which of the two was wrong is never said.",
+    ),
+    staff.TooManySignIns: ProblemType(
+        "too-many-sign-ins",
+        "Too many failed sign-ins",
+        429,
+        "Failed sign-ins are limited per client address and per account; `Retry-After` says when.",
+    ),
     orders.IllegalTransition: ProblemType(
         "illegal-transition",
         "The order cannot move to that status",
@@ -59,6 +106,13 @@ DOMAIN_ERRORS = {
         503,
         "A named channel cannot be checked right now; nothing was written. Retry after the delay.",
     ),
+    GatewayTokenRefused: ProblemType(
+        "gateway-token-refused",
+        "The gateway refused this service's token",
+        503,
+        "The gateway answered 401 or 403 to this service's token (ORDERS_GATEWAY_TOKEN): a configuration "
+        "error an operator must fix. Nothing was written.",
+    ),
 }
 
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -77,7 +131,26 @@ async def _gateway_client(app: web.Application) -> AsyncIterator[None]:
         )
         callback = str(settings.callback_url) if settings.callback_url else None
         app[NOTIFICATIONS] = NotificationService(directory, callback_url=callback)
+        app[GATEWAY_LINK] = link = gateway_link(session, settings)
+        app[READINESS].extend(link.readiness_checks())
+        app[GATEWAY] = GatewayClient(
+            session,
+            gateway_url=str(settings.gateway_url),
+            token=settings.gateway_bearer,
+            timeout=settings.gateway_timeout_seconds,
+        )
         yield
+
+
+def gateway_link(session: aiohttp.ClientSession, settings: OrdersSettings) -> GatewayLink:
+    return GatewayLink(
+        session,
+        gateway_url=str(settings.gateway_url),
+        token=settings.gateway_bearer,
+        timeout_seconds=settings.gateway_timeout_seconds,
+        callback_url=str(settings.callback_url) if settings.callback_url else None,
+        webhook_secret=settings.webhook_signing_secret,
+    )
 
 
 async def _relay(app: web.Application) -> AsyncIterator[None]:
@@ -94,9 +167,18 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         concurrency=settings.relay_concurrency,
         lease_seconds=settings.relay_lease_seconds,
         poll_seconds=settings.relay_poll_seconds,
+        metrics=RelayMetrics(app[METRICS_RECORDER].registry),
     )
     app[RELAY] = relay
     async with running(relay, grace_seconds=SHUTDOWN_GRACE_SECONDS):
+        yield
+
+
+async def _purge(app: web.Application) -> AsyncIterator[None]:
+    """Delete what the retention settings no longer keep, every few minutes, one replica at a time."""
+    settings = app[SETTINGS]
+    purger = orders_purger(settings, metrics=PurgeMetrics(app[METRICS_RECORDER].registry))
+    async with purging(purger, settings.purge_interval_seconds):
         yield
 
 
@@ -109,7 +191,6 @@ def create_app(settings: OrdersSettings) -> web.Application:
         realm="orders",
         tokens=settings.token_registry(),
         max_body_bytes=settings.max_body_bytes,
-        readiness=ping,
         domain_errors=DOMAIN_ERRORS,
         rate_limit=settings.rate_limit,
     )
@@ -121,5 +202,8 @@ def create_app(settings: OrdersSettings) -> web.Application:
     app.cleanup_ctx.append(_gateway_client)
     if settings.relay_enabled:
         app.cleanup_ctx.append(_relay)
+    if settings.purge_enabled:
+        app.cleanup_ctx.append(_purge)
     add_endpoints(app, ENDPOINTS)
+    app.add_subapp("/console", create_console(settings))
     return app

@@ -23,3 +23,15 @@ def normalize_email(raw: str) -> str:
         return validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
+
+
+def digits_of(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def search_text(name: str, email: str, phone_number: str | None) -> str:
+    """What `GET /users/?q=` matches against: lower-case name and e-mail, and the phone's digits.
+
+    Kept in one column so one trigram index on PostgreSQL serves every kind of search.
+    """
+    return " ".join(part for part in (name.lower(), email.lower(), digits_of(phone_number or "")) if part)

@@ -1,4 +1,4 @@
-"""Id prefixes of the orders service: `u_…` users, `ord_…` orders, `obx_…` outbox messages."""
+"""Id prefixes of the orders service: `u_…` users, `ord_…` orders, `obx_…` outbox messages, `stf_…` staff."""
 
 from __future__ import annotations
 
@@ -15,3 +15,7 @@ def new_order_id() -> str:
 
 def new_outbox_id() -> str:
     return new_id("obx")
+
+
+def new_staff_id() -> str:
+    return new_id("stf")

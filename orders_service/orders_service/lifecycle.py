@@ -48,11 +48,29 @@ class OrderNotificationStatus(StrEnum):
 
 
 class OutboxStatus(StrEnum):
-    """pending until the gateway accepted it (sent), or refused it for good (failed)."""
+    """pending until the gateway accepted it (sent), refused it for good (failed), or it was
+    withdrawn before it was handed over (cancelled)."""
 
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OrderChangeKind(StrEnum):
+    """What a member of staff or a machine did to an order (see `OrderChange`)."""
+
+    PLACED = "placed"
+    STATUS = "status"
+    NOTIFICATION_RESENT = "notification_resent"
+    NOTIFICATION_CANCELLED = "notification_cancelled"
+
+
+class StaffRole(StrEnum):
+    """admin places and changes; support reads."""
+
+    ADMIN = "admin"
+    SUPPORT = "support"
 
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {

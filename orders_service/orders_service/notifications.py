@@ -19,8 +19,11 @@ from datetime import UTC, datetime
 import aiohttp
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from apikit.alerts import ConditionLog
 from apikit.errors import DomainError
 from apikit.logs import request_id_var
+from apikit.tracing import current_traceparent
+from orders_service.gateway_errors import TOKEN_STATUSES, GatewayTokenRefused, token_refused
 from orders_service.ids import new_outbox_id
 from orders_service.models import DNAKitOrder, OutboxMessage, User
 
@@ -67,6 +70,7 @@ class ChannelDirectory:
         self._fetched_at = 0.0
         self._failed_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._conditions = ConditionLog(log)
 
     async def channels(self) -> dict[str, ChannelInfo]:
         async with self._lock:
@@ -79,7 +83,17 @@ class ChannelDirectory:
                 try:
                     self._cached = await self._fetch()
                     self._fetched_at = now
+                    self._conditions.cleared(
+                        "token_refused", "the gateway accepts this service's token again"
+                    )
                     return self._cached
+                except GatewayTokenRefused as refused:
+                    # A configuration error, not an outage: never hidden behind a stale list.
+                    self._cached = None
+                    self._conditions.raised(
+                        "token_refused", token_refused(refused.status), setting="ORDERS_GATEWAY_TOKEN"
+                    )
+                    raise
                 except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
                     self._failed_at = time.monotonic()
                     log.warning("cannot list the gateway's channels", extra={"error": type(exc).__name__})
@@ -93,6 +107,8 @@ class ChannelDirectory:
     async def _fetch(self) -> dict[str, ChannelInfo]:
         headers = {"Authorization": f"Bearer {self._token}"}
         async with self._session.get(self._url, headers=headers, timeout=self._timeout) as response:
+            if response.status in TOKEN_STATUSES:
+                raise GatewayTokenRefused.answered(response.status)
             response.raise_for_status()
             listing = await response.json()
         return {
@@ -114,8 +130,12 @@ class NotificationService:
         self.callback_url = callback_url
 
     async def check_channel(self, user: User, channel: str, *, pointer: str) -> None:
-        """Refuse, before anything is written, a channel the gateway lacks or the user cannot receive."""
-        channels = await self.directory.channels()
+        """Refuse, before anything is written, a channel the gateway lacks or the user cannot receive,
+        or that cannot be checked right now; each refusal names the member at `pointer`."""
+        try:
+            channels = await self.directory.channels()
+        except ChannelsUnavailable as exc:
+            raise ChannelsUnavailable(exc.detail, pointer=pointer, retry_after=exc.retry_after) from None
         if channel not in channels:
             available = ", ".join(sorted(channels)) or "none"
             raise ChannelNotOffered(
@@ -160,5 +180,6 @@ class NotificationService:
             order=order,
             payload=payload,
             request_id=request_id_var.get(),
+            traceparent=current_traceparent(),
             next_attempt_at=datetime.now(UTC),
         )

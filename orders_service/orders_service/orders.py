@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.query_utils import Prefetch
 
+from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
-from orders_service.lifecycle import OrderStatus, allowed_next
-from orders_service.models import DNAKitOrder, User
+from orders_service.lifecycle import OrderChangeKind, OrderStatus, allowed_next
+from orders_service.models import DNAKitOrder, OrderChange, User
 from orders_service.notifications import NotificationService
-from orders_service.schemas import PlaceOrder
+from orders_service.schemas import OrderQuery, PlaceOrder
 
 
 class UnknownUser(DomainError):
@@ -39,10 +41,39 @@ async def check_order(command: PlaceOrder, *, notifications: NotificationService
     return user
 
 
+def order_placed_message(order: DNAKitOrder) -> str:
+    return f"Hi {{user_name}}, your order has been successfully placed. Reference: {order.id}."
+
+
+async def notify_order_placed(
+    order: DNAKitOrder,
+    user: User,
+    *,
+    channel: str | None,
+    notifications: NotificationService,
+    connection: BaseDBAsyncClient,
+) -> None:
+    """Queue the order-placed notification in the caller's transaction (on placing, and on a resend)."""
+    await notifications.notify(
+        user,
+        message=order_placed_message(order),
+        channel=channel,
+        attributes={"kit_type": str(order.sequencing_type), "order_id": order.id},
+        order=order,
+        connection=connection,
+    )
+
+
 async def place_order(
-    command: PlaceOrder, *, user: User, notifications: NotificationService, connection: BaseDBAsyncClient
+    command: PlaceOrder,
+    *,
+    user: User,
+    actor: str,
+    notifications: NotificationService,
+    connection: BaseDBAsyncClient,
 ) -> DNAKitOrder:
-    """Insert the order and its notification in the caller's transaction: both exist, or neither.
+    """Insert the order, who placed it and its notification in the caller's transaction: all
+    exist, or none.
 
     `user` comes from `check_order`; users are never deleted (orders refer to them), so it
     cannot vanish in between.
@@ -53,27 +84,51 @@ async def place_order(
         sequencing_type=command.sequencing_type,
         shipping_info=command.shipping_info.model_dump(mode="json", exclude_none=True),
         requested_channel=command.notification_channel,
+        placed_by=actor,
     )
-    await notifications.notify(
-        user,
-        message=f"Hi {{user_name}}, your order has been successfully placed. Reference: {order.id}.",
-        channel=command.notification_channel,
-        attributes={"kit_type": command.sequencing_type, "order_id": order.id},
-        order=order,
-        connection=connection,
+    await OrderChange.create(using_db=connection, order=order, kind=OrderChangeKind.PLACED, actor=actor)
+    await notify_order_placed(
+        order, user, channel=command.notification_channel, notifications=notifications, connection=connection
     )
     return order
 
 
-async def get_order(order_id: str) -> DNAKitOrder:
-    order = await DNAKitOrder.get_or_none(id=order_id) if is_well_formed(order_id) else None
+async def get_order(order_id: str, *, with_changes: bool = False) -> DNAKitOrder:
+    order = None
+    if is_well_formed(order_id):
+        query = DNAKitOrder.get_or_none(id=order_id)
+        if with_changes:
+            query = query.prefetch_related(Prefetch("changes", OrderChange.all().order_by("at", "id")))
+        order = await query
     if order is None:
         raise OrderNotFound(f"No order has the id {order_id!r}.")
     return order
 
 
-async def change_status(order_id: str, new_status: OrderStatus) -> DNAKitOrder:
-    """Move the order to `new_status` if the lifecycle allows it; the same status is a no-op.
+async def list_orders(query: OrderQuery) -> tuple[list[DNAKitOrder], str | None]:
+    """A page of orders, newest first, matching every filter given; and the id to continue after."""
+    filters = {
+        "user_id": query.user_id,
+        "status": query.status,
+        "notification_status": query.notification_status,
+        "placed_by": query.placed_by,
+        "created_at__gte": query.created_after,
+        "created_at__lt": query.created_before,
+        "id__lt": query.after,
+    }
+    found = (
+        await DNAKitOrder.filter(**{name: value for name, value in filters.items() if value is not None})
+        .order_by("-id")
+        .limit(query.limit + 1)
+    )
+    if len(found) > query.limit:
+        return found[: query.limit], found[query.limit - 1].id
+    return found, None
+
+
+async def change_status(order_id: str, new_status: OrderStatus, *, actor: str) -> DNAKitOrder:
+    """Move the order to `new_status` if the lifecycle allows it, and record who did; the same
+    status is a no-op.
 
     The update is conditional on the status just read, so two concurrent changes
     cannot both pass the check.
@@ -89,8 +144,19 @@ async def change_status(order_id: str, new_status: OrderStatus) -> DNAKitOrder:
                 f"An order that is {order.status} cannot become {new_status}. Allowed next: {choices}.",
                 pointer="#/status",
             )
-        changed = await DNAKitOrder.filter(id=order_id, status=order.status).update(
-            status=new_status, updated_at=datetime.now(UTC)
-        )
+        async with transaction() as connection:
+            changed = (
+                await DNAKitOrder.filter(id=order_id, status=order.status)
+                .using_db(connection)
+                .update(status=new_status, updated_at=datetime.now(UTC))
+            )
+            if changed:
+                await OrderChange.create(
+                    using_db=connection,
+                    order_id=order_id,
+                    kind=OrderChangeKind.STATUS,
+                    value=new_status,
+                    actor=actor,
+                )
         if changed:
             return await get_order(order_id)

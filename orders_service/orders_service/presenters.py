@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from apikit.responses import utc_iso
-from orders_service.models import DNAKitOrder, User
+from orders_service.models import DNAKitOrder, OrderChange, User
 
 
 def order_view(order: DNAKitOrder) -> dict[str, Any]:
@@ -27,9 +27,20 @@ def order_view(order: DNAKitOrder) -> dict[str, Any]:
             "status": str(order.notification_status),
             "reason": order.notification_reason,
         },
+        "placed_by": order.placed_by,
         "created_at": utc_iso(order.created_at),
         "updated_at": utc_iso(order.updated_at),
     }
+
+
+def change_view(change: OrderChange) -> dict[str, Any]:
+    """A `ChangeView`."""
+    return {"kind": str(change.kind), "value": change.value, "actor": change.actor, "at": utc_iso(change.at)}
+
+
+def order_detail(order: DNAKitOrder) -> dict[str, Any]:
+    """An `OrderDetail`; `order.changes` must have been prefetched."""
+    return order_view(order) | {"changes": [change_view(change) for change in order.changes]}
 
 
 def user_view(user: User) -> dict[str, Any]:

@@ -5,7 +5,8 @@ timeout or a crash replays the gateway's first answer instead of notifying
 twice. While the gateway is down, slow or failing, rows wait with capped
 exponential backoff and full jitter; nothing is dropped. Only a request the
 gateway refuses for good (a 4xx other than 401/403/408/409/429) fails the row,
-and the order shows it.
+and the order shows it. A refused token (401/403) is a configuration error:
+rows wait for the fix, and the cause is logged once, under its own name.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from typing import Unpack
 
 import aiohttp
 
+from apikit.alerts import ConditionLog
 from apikit.backoff import Backoff
 from apikit.database import transaction
 from apikit.queue import QueueWorker, WorkerOptions
 from apikit.request_ids import REQUEST_ID_HEADER, new_request_id
+from orders_service.gateway_errors import TOKEN_STATUSES, token_refused
 from orders_service.lifecycle import OrderNotificationStatus, OutboxStatus
 from orders_service.models import DNAKitOrder, OutboxMessage
+from orders_service.relay_metrics import BAD_ANSWER, UNREACHABLE, RelayMetrics, cause_of
 
 log = logging.getLogger("orders_service.relay")
 
@@ -46,6 +50,7 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
         token: str,
         timeout_seconds: float,
         backoff: Backoff,
+        metrics: RelayMetrics | None = None,
         **options: Unpack[WorkerOptions],
     ) -> None:
         super().__init__(**options)
@@ -54,6 +59,16 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.backoff = backoff
+        self.conditions = ConditionLog(log)
+        self.metrics = metrics
+
+    async def before_claim(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.refresh(self.clock())
+
+    def _count(self, cause: str) -> None:
+        if self.metrics is not None:
+            self.metrics.refusals.labels(cause).inc()
 
     async def process(self, message: OutboxMessage) -> None:
         headers = {
@@ -66,20 +81,31 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
                 self.url, json=message.payload, headers=headers, timeout=self.timeout
             ) as response:
                 body = await response.json(content_type=None) if response.status < 500 else None
+                if response.status != 202:
+                    self._count(cause_of(response.status))
                 if response.status == 202:
+                    self.conditions.cleared("token_refused", "the gateway accepts this service's token again")
+                    self.conditions.cleared("unreachable", "the gateway is reached again")
+                    self.conditions.cleared("gateway_error", "the gateway accepts notifications again")
                     await self._accepted(message, body)
+                elif response.status in TOKEN_STATUSES:
+                    error = token_refused(response.status)
+                    self.conditions.raised("token_refused", error, setting="ORDERS_GATEWAY_TOKEN")
+                    await self._retry(message, error, _retry_after(response))
                 elif response.status in RETRY_STATUSES or response.status >= 500:
-                    if response.status in (401, 403):
-                        log.error(
-                            "the gateway refuses this service's token", extra={"status": response.status}
-                        )
-                    await self._retry(message, f"gateway answered {response.status}", _retry_after(response))
+                    error = f"gateway answered {response.status}"
+                    self.conditions.raised("gateway_error", error, level=logging.WARNING)
+                    await self._retry(message, error, _retry_after(response))
                 else:
                     detail = body.get("detail") if isinstance(body, dict) else None
                     await self._refused(message, f"gateway refused it ({response.status}): {detail or ''}")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            await self._retry(message, f"gateway unreachable ({type(exc).__name__})", None)
+            self._count(UNREACHABLE)
+            error = f"gateway unreachable ({type(exc).__name__})"
+            self.conditions.raised("unreachable", error, level=logging.WARNING)
+            await self._retry(message, error, None)
         except (ValueError, KeyError, TypeError) as exc:
+            self._count(BAD_ANSWER)
             await self._retry(message, f"unexpected answer from the gateway ({type(exc).__name__})", None)
 
     async def _accepted(self, message: OutboxMessage, body: dict) -> None:
@@ -102,9 +128,8 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
         failures = message.attempts + 1
         wait = self.backoff.delay(failures, self.rng, retry_after)
         await self.queue.retry_later(message, wait, attempts=failures, last_error=error[:300])
-        log.warning(
-            "gateway not reached; will retry", extra={"outbox": message.id, "error": error, "wait": wait}
-        )
+        # Per row at DEBUG only: the cause is logged once, as a condition, by `process`.
+        log.debug("outbox row will be retried", extra={"outbox": message.id, "error": error, "wait": wait})
 
     async def _refused(self, message: OutboxMessage, error: str) -> None:
         order_updates = {"notification_status": OrderNotificationStatus.FAILED}

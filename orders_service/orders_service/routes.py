@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from apikit.endpoints import Endpoint, Link, Response
-from apikit.pagination import PageQuery
 from orders_service import views
-from orders_service.schemas import ChangeOrder, OrderView, PlaceOrder, UserPage, UserView
+from orders_service.schemas import (
+    ChangeOrder,
+    ChangeUser,
+    NewUser,
+    NotificationStory,
+    OrderDetail,
+    OrderPage,
+    OrderQuery,
+    OrderView,
+    PlaceOrder,
+    Resend,
+    UserPage,
+    UserQuery,
+    UserView,
+)
 from orders_service.settings import ADMIN, SUPPORT
 
 READERS = frozenset({ADMIN, SUPPORT})
 WRITERS = frozenset({ADMIN})
 
-_order = Response("The order", OrderView)
+_order = Response("The order and its changes", OrderDetail)
 _users = Response(
     "A page of users with their orders",
     UserPage,
@@ -54,6 +67,44 @@ ENDPOINTS = [
         tags=["orders"],
     ),
     Endpoint(
+        "GET",
+        "/orders",
+        views.list_orders,
+        "List orders, newest first",
+        {200: Response("A page of orders", OrderPage, headers={"Link": "The next page, if any"})},
+        roles=READERS,
+        query=OrderQuery,
+        tags=["orders"],
+    ),
+    Endpoint(
+        "GET",
+        "/orders/{order_id}/notification",
+        views.get_order_notification,
+        "Read the story of an order's notification",
+        {200: Response("Each hand-over to the gateway and each delivery attempt", NotificationStory)},
+        roles=READERS,
+        problems=[404],
+        tags=["orders"],
+    ),
+    Endpoint(
+        "POST",
+        "/orders/{order_id}/notification/resend",
+        views.resend_notification,
+        "Send a failed notification again",
+        {
+            202: Response(
+                "Queued again (or the replay of the first answer to this Idempotency-Key)",
+                OrderView,
+                headers={"Location": "The notification's story", "Idempotent-Replayed": "`true` on a replay"},
+            )
+        },
+        roles=WRITERS,
+        body=Resend,
+        problems=[404, 409, 503],
+        idempotency_key=True,
+        tags=["orders"],
+    ),
+    Endpoint(
         "PATCH",
         "/orders/{order_id}",
         views.change_order,
@@ -72,7 +123,7 @@ ENDPOINTS = [
         "List users with their orders",
         {200: _users},
         roles=READERS,
-        query=PageQuery,
+        query=UserQuery,
         tags=["users"],
         name="list_users_no_slash",
     ),
@@ -83,7 +134,29 @@ ENDPOINTS = [
         "List users with their orders",
         {200: _users},
         roles=READERS,
-        query=PageQuery,
+        query=UserQuery,
+        tags=["users"],
+    ),
+    Endpoint(
+        "POST",
+        "/users",
+        views.create_user,
+        "Add a user",
+        {201: Response("Added", UserView, headers={"Location": "The new user"})},
+        roles=WRITERS,
+        body=NewUser,
+        tags=["users"],
+    ),
+    Endpoint(
+        "PATCH",
+        "/users/{user_id}",
+        views.change_user,
+        "Change a user's contact details",
+        {200: Response("The user", UserView)},
+        roles=WRITERS,
+        body=ChangeUser,
+        body_media_types=("application/json", "application/merge-patch+json"),
+        problems=[404],
         tags=["users"],
     ),
     Endpoint(

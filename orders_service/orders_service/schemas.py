@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
+from apikit.pagination import PageQuery
 from apikit.text import plain_text
-from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, SequencingType
+from orders_service.lifecycle import (
+    OrderChangeKind,
+    OrderNotificationStatus,
+    OrderStatus,
+    OutboxStatus,
+    SequencingType,
+)
 
 Line = plain_text(200)
 Place = plain_text(100)
@@ -37,10 +53,9 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class ShippingInfo(_Input):
-    """Where the kit goes; may differ from the user's own address."""
+class Address(_Input):
+    """A postal address."""
 
-    recipient_name: Line
     address_lines: list[Line] = Field(min_length=1, max_length=4)
     city: Place
     region: Place | None = None
@@ -51,6 +66,12 @@ class ShippingInfo(_Input):
         ),
     ]
     country: CountryCode
+
+
+class ShippingInfo(Address):
+    """Where the kit goes; may differ from the user's own address."""
+
+    recipient_name: Line
 
 
 class PlaceOrder(_Input):
@@ -66,6 +87,63 @@ class ChangeOrder(_Input):
     """`PATCH /orders/{id}`: only the status can change, along the lifecycle."""
 
     status: OrderStatus
+
+
+Channel = Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)]
+Name = plain_text(200)
+EmailText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+PhoneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)]
+
+
+class NewUser(_Input):
+    """`POST /users`. The phone number may be in any common format; it is stored in E.164."""
+
+    name: Name
+    email: EmailText
+    phone_number: PhoneText | None = None
+    address: Address | None = None
+
+
+class ChangeUser(_Input):
+    """`PATCH /users/{id}` (JSON merge patch): members left out stay; `null` removes a phone or address."""
+
+    name: Name = Field(None, description="Cannot be removed.")
+    email: EmailText = Field(None, description="Cannot be removed.")
+    phone_number: PhoneText | None = None
+    address: Address | None = None
+
+
+class UserQuery(PageQuery):
+    """`GET /users/`: `q` matches name (partly), e-mail, or phone number in any common format."""
+
+    q: str | None = Field(None, min_length=1, max_length=100, description="Search text.")
+
+
+class OrderQuery(PageQuery):
+    """`GET /orders` filters; every one given must hold."""
+
+    user_id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = None
+    status: OrderStatus | None = None
+    notification_status: OrderNotificationStatus | None = Field(
+        None, description="`failed` lists the orders that need attention."
+    )
+    placed_by: str | None = Field(None, max_length=300, description="staff:<e-mail> or token:<principal>.")
+    created_after: datetime | None = Field(None, description="ISO 8601, e.g. 2026-01-31T00:00:00Z.")
+    created_before: datetime | None = Field(None, description="ISO 8601; orders created before this.")
+
+    @field_validator("created_after", "created_before", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: object) -> object:
+        # pydantic would also read a bare number as a Unix time; the API speaks ISO 8601 only.
+        if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}", value):
+            raise ValueError("must be an ISO 8601 date-time, such as 2026-01-31T00:00:00Z")
+        return value
+
+
+class Resend(_Input):
+    """`POST /orders/{id}/notification/resend`: optionally another channel than last time."""
+
+    channel: Channel | None = None
 
 
 class NotificationView(BaseModel):
@@ -87,8 +165,78 @@ class OrderView(BaseModel):
     status: OrderStatus
     shipping_info: dict[str, Any]
     notification: NotificationView
+    placed_by: str | None = Field(description="staff:<e-mail> or token:<principal>; null for old orders.")
     created_at: datetime
     updated_at: datetime
+
+
+class ChangeView(BaseModel):
+    """Who did what to the order, and when."""
+
+    kind: OrderChangeKind
+    value: str | None = Field(description="The new status, or the channel asked for.")
+    actor: str
+    at: datetime
+
+
+class OrderDetail(OrderView):
+    """One order with its history of changes, oldest first."""
+
+    changes: list[ChangeView]
+
+
+class OrderPage(BaseModel):
+    """A page of orders, newest first; follow `next_cursor` for more."""
+
+    data: list[OrderView]
+    count: int
+    next_cursor: str | None
+
+
+class GatewayAttempt(BaseModel):
+    """One delivery attempt, as the gateway reports it (errors already redacted there)."""
+
+    number: int
+    channel: str
+    outcome: str
+    provider_status: int | None
+    error: str | None
+    started_at: datetime
+
+
+class GatewayNotification(BaseModel):
+    id: str
+    status: str
+    channel: str
+    requested_channel: str | None
+    fallback_channels: list[str]
+    attempts: list[GatewayAttempt]
+
+
+class NotificationMessage(BaseModel):
+    """One hand-over to the gateway (the first, or a resend), with what the gateway did with it."""
+
+    outbox_id: str
+    status: OutboxStatus = Field(description="pending: not yet accepted by the gateway; failed: refused.")
+    requested_channel: str | None
+    handover_attempts: int
+    last_error: str | None = Field(description="Why the gateway refused it, or why it is still waiting.")
+    created_at: datetime
+    sent_at: datetime | None
+    notification_id: str | None
+    gateway: GatewayNotification | None = Field(description="Null when not handed over or not reachable.")
+
+
+class NotificationStory(BaseModel):
+    """Everything known about an order's notification, from this service's outbox and the gateway."""
+
+    order_id: str
+    status: OrderNotificationStatus
+    channel: str | None
+    final: bool
+    gateway_reachable: bool
+    gateway_problem: str | None = Field(description="Why the gateway's side is missing, if it is.")
+    messages: list[NotificationMessage]
 
 
 class UserView(BaseModel):

@@ -1,14 +1,23 @@
-"""Demo users for development: some reachable by SMS or push, some by e-mail only. Safe to run twice.
+"""Demo users: some reachable by SMS or push, some by e-mail only; and, in development only, two
+staff accounts with a published password. Safe to run twice.
 
-The last three use the provider sandbox's magic test addresses, so their
-notifications meet what real providers report: a bounce, an unreachable
-handset, silence (see provider_sandbox/README.md).
+The users Barbara, Hedy and Katherine have the provider sandbox's magic test
+addresses, so their notifications meet what real providers report: a bounce,
+an unreachable handset, silence (see provider_sandbox/README.md).
 """
 
 from __future__ import annotations
 
-from orders_service.contacts import normalize_email, normalize_phone_number
-from orders_service.models import User
+from orders_service.contacts import normalize_email, normalize_phone_number, search_text
+from orders_service.lifecycle import StaffRole
+from orders_service.models import Staff, User
+from orders_service.staff import add_staff
+
+DEV_STAFF_PASSWORD = "dev-password"  # noqa: S105 - development only; `seed` adds no account elsewhere
+DEV_STAFF = [
+    ("admin@example.com", "Dev Admin", StaffRole.ADMIN),
+    ("support@example.com", "Dev Support", StaffRole.SUPPORT),
+]
 
 DEMO_USERS = [
     {
@@ -103,16 +112,30 @@ async def seed_demo_users(default_region: str) -> int:
     """Create the demo users that are missing; return how many were created."""
     created = 0
     for entry in DEMO_USERS:
-        phone = entry["phone_number"]
+        email = normalize_email(entry["email"])
+        phone = (
+            normalize_phone_number(entry["phone_number"], default_region) if entry["phone_number"] else None
+        )
         _, was_created = await User.get_or_create(
             id=entry["id"],
             defaults={
                 "name": entry["name"],
-                "email": normalize_email(entry["email"]),
-                "phone_number": normalize_phone_number(phone, default_region) if phone else None,
+                "email": email,
+                "phone_number": phone,
+                "search_text": search_text(entry["name"], email, phone),
                 "address": entry["address"],
                 "contacts": entry.get("contacts", {}),
             },
         )
         created += was_created
+    return created
+
+
+async def seed_demo_staff() -> int:
+    """The development staff accounts that are missing; return how many were created."""
+    created = 0
+    for email, name, role in DEV_STAFF:
+        if not await Staff.exists(email=email):
+            await add_staff(email=email, name=name, role=role, password=DEV_STAFF_PASSWORD)
+            created += 1
     return created

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Self
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
+from apikit.tracing import TracingSettings
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a documented development default, refused in production
 DEV_SUPPORT_TOKEN = "dev-support-token"  # noqa: S105
@@ -18,7 +19,7 @@ DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S
 ADMIN, SUPPORT = "admin", "support"
 
 
-class OrdersSettings(BaseSettings):
+class OrdersSettings(TracingSettings):
     """Every variable is listed in `.env.example` and the README."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -45,6 +46,15 @@ class OrdersSettings(BaseSettings):
     relay_retry_base_seconds: float = Field(0.5, gt=0, le=3600, alias="ORDERS_RELAY_RETRY_BASE_SECONDS")
     relay_retry_max_seconds: float = Field(30.0, gt=0, le=86400, alias="ORDERS_RELAY_RETRY_MAX_SECONDS")
     relay_lease_seconds: float = Field(30.0, ge=1, le=3600, alias="ORDERS_RELAY_LEASE_SECONDS")
+    retention_idempotency_hours: float = Field(24, ge=0, alias="ORDERS_RETENTION_IDEMPOTENCY_HOURS")
+    retention_webhook_receipts_days: float = Field(7, ge=0, alias="ORDERS_RETENTION_WEBHOOK_RECEIPTS_DAYS")
+    retention_sent_outbox_days: float = Field(7, ge=0, alias="ORDERS_RETENTION_SENT_OUTBOX_DAYS")
+    purge_enabled: bool = Field(True, alias="ORDERS_PURGE_ENABLED")
+    purge_interval_seconds: float = Field(300, ge=1, le=86400, alias="ORDERS_PURGE_INTERVAL_SECONDS")
+    purge_batch_size: int = Field(1000, ge=1, le=100_000, alias="ORDERS_PURGE_BATCH_SIZE")
+    session_idle_seconds: int = Field(1800, ge=60, le=86400, alias="ORDERS_SESSION_IDLE_SECONDS")
+    sign_in_max_failures: int = Field(5, ge=1, le=1000, alias="ORDERS_SIGN_IN_MAX_FAILURES")
+    sign_in_window_seconds: int = Field(900, ge=1, le=86400, alias="ORDERS_SIGN_IN_WINDOW_SECONDS")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
@@ -87,6 +97,11 @@ class OrdersSettings(BaseSettings):
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value()
         return DEV_WEBHOOK_SECRET if self.environment is Environment.DEVELOPMENT else None
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies travel over HTTPS only, except in development on plain-HTTP loopback."""
+        return self.environment is not Environment.DEVELOPMENT
 
     def token_registry(self) -> TokenRegistry:
         """Admins place and change orders; support staff may only read."""

@@ -6,13 +6,33 @@ from aiohttp import web
 
 from apikit.database import transaction
 from apikit.keys import PRINCIPAL
-from apikit.pagination import PageQuery, encode_cursor
+from apikit.pagination import encode_cursor
 from apikit.responses import json_response
 from apikit.validation import parse_query, read_body
-from orders_service import orders, users, webhooks
-from orders_service.keys import IDEMPOTENCY, NOTIFICATIONS, RELAY, WEBHOOK
-from orders_service.presenters import order_view, user_view
-from orders_service.schemas import ChangeOrder, PlaceOrder
+from orders_service import order_notifications, orders, users, webhooks
+from orders_service.keys import GATEWAY, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
+from orders_service.lifecycle import OrderStatus
+from orders_service.models import User
+from orders_service.presenters import order_detail, order_view, user_view
+from orders_service.schemas import ChangeOrder, ChangeUser, NewUser, OrderQuery, PlaceOrder, Resend, UserQuery
+
+
+def token_actor(request: web.Request) -> str:
+    """How a machine caller is named in `placed_by` and an order's changes."""
+    return f"token:{request[PRINCIPAL].name}"
+
+
+def _next_link(request: web.Request, next_cursor: str | None) -> dict[str, str]:
+    if not next_cursor:
+        return {}
+    query = request.rel_url.query.copy()
+    query["cursor"] = next_cursor
+    return {"Link": f'<{request.rel_url.with_query(query)}>; rel="next"'}
+
+
+def _wake_relay(request: web.Request) -> None:
+    if (relay := request.app.get(RELAY)) is not None:
+        relay.wake()
 
 
 async def place_order(request: web.Request) -> web.Response:
@@ -32,41 +52,115 @@ async def place_order(request: web.Request) -> web.Response:
         user = await orders.check_order(command, notifications=notifications)
         async with transaction() as connection:
             order = await orders.place_order(
-                command, user=user, notifications=notifications, connection=connection
+                command,
+                user=user,
+                actor=token_actor(request),
+                notifications=notifications,
+                connection=connection,
             )
             response = await claim.answer(
                 connection, 201, order_view(order), {"Location": f"/orders/{order.id}"}
             )
-    if (relay := request.app.get(RELAY)) is not None:
-        relay.wake()
+    _wake_relay(request)
     return response
 
 
 async def get_order(request: web.Request) -> web.Response:
-    """One order, with the state of its notification."""
-    order = await orders.get_order(request.match_info["order_id"])
-    return json_response(order_view(order))
+    """One order, with the state of its notification, who placed it and every change since."""
+    order = await orders.get_order(request.match_info["order_id"], with_changes=True)
+    return json_response(order_detail(order))
 
 
 async def change_order(request: web.Request) -> web.Response:
-    """Move an order along its lifecycle; a move the lifecycle forbids is a 409."""
+    """Move an order along its lifecycle; a move the lifecycle forbids is a 409.
+
+    Cancelling withdraws the order's notification if nothing has been sent yet."""
     change = await read_body(request, ChangeOrder)
-    order = await orders.change_status(request.match_info["order_id"], change.status)
-    return json_response(order_view(order))
+    actor = token_actor(request)
+    order = await orders.change_status(request.match_info["order_id"], change.status, actor=actor)
+    if change.status is OrderStatus.CANCELLED:
+        await order_notifications.cancel(order, actor=actor, gateway=request.app[GATEWAY])
+    order = await orders.get_order(order.id, with_changes=True)
+    return json_response(order_detail(order))
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    """Orders, newest first, filtered. `notification_status=failed` lists those that need attention."""
+    query = parse_query(request, OrderQuery)
+    found, last_id = await orders.list_orders(query)
+    next_cursor = encode_cursor(last_id) if last_id else None
+    body = {"data": [order_view(order) for order in found], "count": len(found), "next_cursor": next_cursor}
+    return json_response(body, headers=_next_link(request, next_cursor))
+
+
+async def get_order_notification(request: web.Request) -> web.Response:
+    """Everything known about the order's notification: each hand-over to the gateway and each
+    delivery attempt there. When the gateway cannot be asked, the answer says so and still
+    shows what this service knows."""
+    story = await order_notifications.story(request.match_info["order_id"], gateway=request.app[GATEWAY])
+    return json_response(story)
+
+
+async def resend_notification(request: web.Request) -> web.Response:
+    """Send a failed (or refused) notification again, optionally by another channel; the history
+    stays. Send an `Idempotency-Key` to make retries safe."""
+    command = await read_body(request, Resend)
+    notifications = request.app[NOTIFICATIONS]
+    order_id = request.match_info["order_id"]
+
+    idempotency = request.app[IDEMPOTENCY]
+    payload = {"order_id": order_id, **command.model_dump(mode="json")}
+    async with idempotency.claim(request, principal=request[PRINCIPAL].name, payload=payload) as claim:
+        if claim.replay is not None:
+            return claim.replay
+        order = await orders.get_order(order_id)
+        if command.channel is not None:
+            user = await User.get(id=order.user_id)
+            await notifications.check_channel(user, command.channel, pointer="#/channel")
+        async with transaction() as connection:
+            order = await order_notifications.resend(
+                order_id,
+                channel=command.channel,
+                actor=token_actor(request),
+                notifications=notifications,
+                connection=connection,
+            )
+            response = await claim.answer(
+                connection, 202, order_view(order), {"Location": f"/orders/{order.id}/notification"}
+            )
+    _wake_relay(request)
+    return response
 
 
 async def list_users(request: web.Request) -> web.Response:
-    """Users with all their orders, ordered by id. Follow `next_cursor` for the next page."""
-    page = parse_query(request, PageQuery)
-    found, last_id = await users.list_users(limit=page.limit, after=page.after)
+    """Users with all their orders, ordered by id; `q` finds users by name (partly), e-mail or
+    phone number in any common format. Follow `next_cursor` for the next page."""
+    page = parse_query(request, UserQuery)
+    found, last_id = await users.list_users(
+        limit=page.limit,
+        after=page.after,
+        q=page.q,
+        default_region=request.app[SETTINGS].default_phone_region,
+    )
     next_cursor = encode_cursor(last_id) if last_id else None
     body = {"data": [user_view(user) for user in found], "count": len(found), "next_cursor": next_cursor}
-    headers = (
-        {"Link": f'<{request.path}?limit={page.limit}&cursor={next_cursor}>; rel="next"'}
-        if next_cursor
-        else {}
+    return json_response(body, headers=_next_link(request, next_cursor))
+
+
+async def create_user(request: web.Request) -> web.Response:
+    """Add a user. The phone number may be in any common format and is stored in E.164."""
+    command = await read_body(request, NewUser)
+    user = await users.create_user(command, default_region=request.app[SETTINGS].default_phone_region)
+    return json_response(user_view(user), status=201, headers={"Location": f"/users/{user.id}"})
+
+
+async def change_user(request: web.Request) -> web.Response:
+    """Change a user's name, e-mail, phone number or address (a merge patch). Users are never deleted."""
+    change = await read_body(request, ChangeUser)
+    user = await users.change_user(
+        request.match_info["user_id"], change, default_region=request.app[SETTINGS].default_phone_region
     )
-    return json_response(body, headers=headers)
+    return json_response(user_view(user))
 
 
 async def receive_notification_status(request: web.Request) -> web.Response:

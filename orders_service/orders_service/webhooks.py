@@ -16,6 +16,7 @@ import binascii
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from apikit.database import transaction
 from apikit.problems import VALIDATION_FAILED, Problem
@@ -76,10 +77,16 @@ async def apply(webhook_id: str, callback: StatusCallback) -> bool:
                 if data.reference
                 else None
             )
-            if message is not None and message.order_id is not None:
+            if (
+                message is not None
+                and message.order_id is not None
+                and not await _superseded(message, connection)
+            ):
                 order = DNAKitOrder.filter(id=message.order_id)
-                if data.sequence:
-                    order = order.filter(notification_sequence__lt=data.sequence)
+                if data.sequence:  # a change of another notification (a resend) is newer by definition
+                    order = order.filter(
+                        Q(notification_sequence__lt=data.sequence) | ~Q(notification_id=data.id)
+                    )
                 else:
                     order = order.exclude(notification_status=OrderNotificationStatus.DELIVERED)
                 await order.using_db(connection).update(
@@ -92,3 +99,10 @@ async def apply(webhook_id: str, callback: StatusCallback) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+async def _superseded(message: OutboxMessage, connection) -> bool:
+    """A later hand-over (a resend) exists for the same order: news of this one no longer moves it."""
+    return (
+        await OutboxMessage.filter(order_id=message.order_id, id__gt=message.id).using_db(connection).exists()
+    )

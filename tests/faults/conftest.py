@@ -317,7 +317,7 @@ def duplicates_in(counts: Counter) -> int:
 class GatedProxy(FaultyProxy):
     """A load balancer in front of the gateway that holds requests until opened and answers late.
 
-    Each request waits for `opened`, is forwarded, and its answer is held `delay_seconds` more:
+    Each `POST /notify` waits for `opened`, is forwarded, and its answer is held `delay_seconds` more:
     the gateway has committed, the client does not know yet. It counts what it sees, so a test
     can tell how many sends were in flight when it killed the client.
     """
@@ -331,7 +331,17 @@ class GatedProxy(FaultyProxy):
         self.replayed = 0
         self.statuses: Counter[int] = Counter()
 
+    async def _pass_through(self, request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        async with self._session.request(
+            request.method, self.upstream + request.path_qs, headers=headers, data=await request.read()
+        ) as upstream:
+            kept = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+            return web.Response(status=upstream.status, body=await upstream.read(), headers=kept)
+
     async def _handle(self, request: web.Request) -> web.Response:
+        if request.path != "/notify":
+            return await self._pass_through(request)  # start-up checks and channel lists: ungated
         self.in_flight += 1
         try:
             await self.opened.wait()

@@ -186,27 +186,58 @@ async def test_no_callback_without_a_callback_url(client, workers):
 
 
 @pytest.mark.parametrize(
-    ("callback_url", "detail"),
+    ("callback_url", "reason"),
     [
         ("http://169.254.169.254/latest/meta-data", "callback_url must be on an allowed origin"),
         ("http://127.0.0.1:1/hooks", "callback_url must be on an allowed origin"),
     ],
 )
-async def test_a_callback_to_another_origin_is_refused(client, callback_url, detail):
-    response = await notify(client, notify_body(callback_url=callback_url))
+async def test_a_callback_to_another_origin_never_blocks_delivery(
+    client, workers, pigeon, callback_url, reason
+):
+    delivery, _sender, _clock = workers
+    response = await notify(client, notify_body(recipient=BIRD, channel="pigeon", callback_url=callback_url))
 
-    assert response.status == 422
-    problem = await response.json()
-    assert problem["type"] == "/problems/callback-refused"
-    assert problem["detail"].startswith(detail)
-    assert await Notification.all().count() == 0
+    assert response.status == 202, await response.text()
+    accepted = await response.json()
+    assert accepted["callback"]["will_be_sent"] is False
+    assert accepted["callback"]["reason"].startswith(reason)
+    await _drain(delivery)
+    shown = await (await client.get(f"/notifications/{accepted['id']}", headers=ORDERS)).json()
+    assert shown["status"] == "delivered"
+    assert shown["callback"] == accepted["callback"]
+    assert len(pigeon.channel.sent) == 1
+    assert await Callback.all().count() == 0  # nothing is ever sent to that origin
 
 
-async def test_a_caller_without_a_secret_cannot_ask_for_callbacks(client, receiver):
-    response = await notify(client, notify_body(callback_url=receiver.url), headers=MARKETING)
+async def test_a_caller_without_a_secret_is_notified_without_callbacks(client, receiver, workers):
+    delivery, _sender, _clock = workers
+    body = notify_body(recipient=BIRD, channel="pigeon", callback_url=receiver.url)
 
-    assert response.status == 422
-    assert "not configured for caller 'marketing'" in (await response.json())["detail"]
+    response = await notify(client, body, headers=MARKETING)
+
+    assert response.status == 202, await response.text()
+    callback = (await response.json())["callback"]
+    assert callback == {
+        "will_be_sent": False,
+        "reason": "Status callbacks are not configured for caller 'marketing' (no signing secret).",
+    }
+    await _drain(delivery)
+    assert (await Notification.first()).status == "delivered"
+    assert await Callback.all().count() == 0
+    assert receiver.received == []
+
+
+async def test_an_accepted_callback_is_announced(client, receiver):
+    accepted = await _notify_with_callback(client, receiver)
+
+    assert accepted["callback"] == {"will_be_sent": True, "reason": None}
+
+
+async def test_without_a_callback_url_none_is_announced(client):
+    response = await notify(client, notify_body(recipient=BIRD, channel="pigeon"))
+
+    assert (await response.json())["callback"] == {"will_be_sent": False, "reason": None}
 
 
 async def test_the_reference_is_kept_and_shown(client, receiver):

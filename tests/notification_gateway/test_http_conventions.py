@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from notification_gateway.channels import RetryableDeliveryError
+from notification_gateway import RetryableDeliveryError
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.keys import CHANNELS, DELIVERY_METRICS, RECEIPTS
 from notification_gateway.policy import RetryPolicy

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
 import pytest
 
+from apikit.backoff import Backoff
 from orders_service.app import create_app
 from orders_service.db import orders_tortoise_config
 from orders_service.models import DNAKitOrder, User
+from orders_service.relay import OutboxRelay
 from orders_service.settings import OrdersSettings
 from tests.conftest import GATEWAY_TOKEN, WEBHOOK_SECRET
 
@@ -73,3 +79,41 @@ async def place(client, body: dict | None = None, headers: dict | None = None):
 
 async def order_count() -> int:
     return await DNAKitOrder.all().count()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC) + timedelta(seconds=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def make_relay(gateway_process):
+    clock = Clock()
+    async with aiohttp.ClientSession() as session:
+
+        def make(url: str = gateway_process.url, token: str = GATEWAY_TOKEN, metrics=None) -> OutboxRelay:
+            return OutboxRelay(
+                session=session,
+                gateway_url=url,
+                token=token,
+                timeout_seconds=5,
+                backoff=Backoff(base_seconds=1, max_seconds=8),
+                concurrency=4,
+                lease_seconds=30,
+                poll_seconds=0.05,
+                clock=clock,
+                rng=random.Random(1),
+                metrics=metrics,
+            )
+
+        make.clock = clock
+        yield make
+
+
+async def run_once(relay: OutboxRelay) -> None:
+    """One pass of the relay: claim what is due and hand it to the gateway."""
+    for message in await relay.claim(relay.concurrency):
+        await relay.process(message)

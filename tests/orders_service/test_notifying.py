@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from orders_service.app import create_app
 from orders_service.models import DNAKitOrder, OutboxMessage, User
@@ -109,6 +110,28 @@ async def test_a_named_channel_cannot_be_checked_while_the_gateway_is_down(
     assert routed.status == 201  # the outbox holds it until the gateway is back
     assert await DNAKitOrder.all().count() == 1
     assert await OutboxMessage.all().count() == 1
+
+
+async def test_a_token_the_gateway_refuses_is_named_not_called_unreachable(
+    aiohttp_client, orders_settings, ada, caplog
+):
+    settings = orders_settings.model_copy(
+        update={"gateway_token": SecretStr("not-a-token-the-gateway-knows")}
+    )
+    client = await aiohttp_client(create_app(settings))
+
+    named = await client.post("/orders", json=order_body(notification_channel="sms"), headers=ADMIN)
+
+    assert named.status == 503
+    problem = await named.json()
+    assert problem["type"] == "/problems/gateway-token-refused"
+    assert problem["title"] == "The gateway refused this service's token"
+    assert "the gateway refused this service's token (401)" in problem["detail"]
+    assert "ORDERS_GATEWAY_TOKEN" in problem["detail"]
+    assert "cannot be reached" not in problem["detail"]
+    assert await DNAKitOrder.all().count() == 0
+    logged = [r.getMessage() for r in caplog.records if r.name == "orders_service.notifications"]
+    assert logged == ["the gateway refused this service's token (401)"]
 
 
 @pytest.mark.parametrize("channel", ["email", "sms"])

@@ -40,7 +40,11 @@ async def test_the_placed_order_can_be_read_back(client, ada):
     response = await client.get(f"/orders/{placed['id']}", headers=SUPPORT)
 
     assert response.status == 200
-    assert await response.json() == placed
+    read = await response.json()
+    changes = read.pop("changes")
+    assert read == placed
+    assert placed["placed_by"] == "token:admin-1"
+    assert [(c["kind"], c["actor"]) for c in changes] == [("placed", "token:admin-1")]
 
 
 async def test_without_a_channel_the_choice_is_left_to_routing(client, ada):

@@ -2,59 +2,22 @@
 
 from __future__ import annotations
 
-import random
-from datetime import UTC, datetime, timedelta
+import logging
+from datetime import timedelta
 
 import aiohttp
-import pytest
+from prometheus_client import CollectorRegistry
 
-from apikit.backoff import Backoff
 from orders_service.lifecycle import OutboxStatus
 from orders_service.models import DNAKitOrder, OutboxMessage
-from orders_service.relay import OutboxRelay
-from tests.orders_service.conftest import GATEWAY_TOKEN, order_body, place
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC) + timedelta(seconds=1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def make_relay(gateway_process):
-    clock = Clock()
-    async with aiohttp.ClientSession() as session:
-
-        def make(url: str = gateway_process.url, token: str = GATEWAY_TOKEN) -> OutboxRelay:
-            return OutboxRelay(
-                session=session,
-                gateway_url=url,
-                token=token,
-                timeout_seconds=5,
-                backoff=Backoff(base_seconds=1, max_seconds=8),
-                concurrency=4,
-                lease_seconds=30,
-                poll_seconds=0.05,
-                clock=clock,
-                rng=random.Random(1),
-            )
-
-        make.clock = clock
-        yield make
-
-
-async def _run_once(relay: OutboxRelay) -> None:
-    for message in await relay.claim(relay.concurrency):
-        await relay.process(message)
+from orders_service.relay_metrics import RelayMetrics
+from tests.orders_service.conftest import GATEWAY_TOKEN, order_body, place, run_once
 
 
 async def test_an_accepted_notification_is_recorded_on_the_order(client, ada, make_relay, gateway_process):
     order = await (await place(client, order_body(notification_channel="sms"))).json()
 
-    await _run_once(make_relay())
+    await run_once(make_relay())
 
     [message] = await OutboxMessage.all()
     assert message.status is OutboxStatus.SENT
@@ -82,11 +45,11 @@ async def test_an_accepted_notification_is_recorded_on_the_order(client, ada, ma
 
 async def test_sending_twice_makes_one_notification(client, ada, make_relay):
     await place(client)
-    await _run_once(make_relay())
+    await run_once(make_relay())
     first = (await OutboxMessage.first()).notification_id
     await OutboxMessage.all().update(status=OutboxStatus.PENDING)  # as if the answer had been lost
 
-    await _run_once(make_relay())
+    await run_once(make_relay())
 
     assert (await OutboxMessage.first()).notification_id == first
 
@@ -95,7 +58,7 @@ async def test_while_the_gateway_is_unreachable_the_row_waits_and_backs_off(clie
     await place(client)
     relay = make_relay(url="http://127.0.0.1:9")
 
-    await _run_once(relay)
+    await run_once(relay)
     message = await OutboxMessage.first()
 
     assert message.status is OutboxStatus.PENDING
@@ -108,10 +71,44 @@ async def test_while_the_gateway_is_unreachable_the_row_waits_and_backs_off(clie
 async def test_a_rejected_token_is_retried_not_dropped(client, ada, make_relay):
     await place(client)
 
-    await _run_once(make_relay(token="not-the-token"))
+    await run_once(make_relay(token="not-the-token"))
 
     message = await OutboxMessage.first()
-    assert (message.status, message.last_error) == (OutboxStatus.PENDING, "gateway answered 401")
+    assert message.status is OutboxStatus.PENDING
+    assert message.last_error == "the gateway refused this service's token (401)"
+
+
+async def test_a_rejected_token_is_logged_once_by_its_name(client, ada, make_relay, caplog):
+    await place(client)
+    await place(client)
+    relay = make_relay(token="not-the-token")
+
+    with caplog.at_level(logging.WARNING, logger="orders_service.relay"):
+        await run_once(relay)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages.count("the gateway refused this service's token (401)") == 1, messages
+    assert not any("not reached" in m or "unreachable" in m for m in messages), messages
+
+
+async def test_metrics_count_pending_rows_their_age_and_refusals_by_cause(client, ada, make_relay):
+    await place(client)
+    await place(client)
+    registry = CollectorRegistry()
+    relay = make_relay(token="not-the-token", metrics=RelayMetrics(registry))
+    oldest = await OutboxMessage.all().order_by("created_at").first()
+    make_relay.clock.now = oldest.created_at + timedelta(seconds=90)
+
+    await run_once(relay)
+    await relay.before_claim()
+
+    assert registry.get_sample_value("outbox_refusals_total", {"cause": "token_refused"}) == 2
+    assert registry.get_sample_value("outbox_pending") == 2
+    assert registry.get_sample_value("outbox_oldest_pending_age_seconds") == 90
+    unreachable = make_relay(url="http://127.0.0.1:9", metrics=relay.metrics)
+    await OutboxMessage.all().update(next_attempt_at=make_relay.clock.now)
+    await run_once(unreachable)
+    assert registry.get_sample_value("outbox_refusals_total", {"cause": "unreachable"}) == 2
 
 
 async def test_a_notification_the_gateway_refuses_fails_and_the_order_shows_it(client, ada, make_relay):
@@ -119,7 +116,7 @@ async def test_a_notification_the_gateway_refuses_fails_and_the_order_shows_it(c
     message = await OutboxMessage.first()
     await OutboxMessage.filter(id=message.id).update(payload=message.payload | {"channel": "fax"})
 
-    await _run_once(make_relay())
+    await run_once(make_relay())
 
     message = await OutboxMessage.first()
     assert message.status is OutboxStatus.FAILED

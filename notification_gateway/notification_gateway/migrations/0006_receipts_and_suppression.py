@@ -7,7 +7,7 @@ is now `sent`; so delivered notifications become `sent`, and delivered attempts
 
 from tortoise import migrations
 
-from apikit.migration_ops import AlterChoices
+from apikit.migrations import AlterEnumMembers
 from tortoise.migrations import operations as ops
 from apikit.fields import DatetimeField
 from notification_gateway.ids import new_suppression_id
@@ -17,7 +17,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_recipient_address_key')]
+    dependencies = [('models', '0005_callback_refusal_and_leases')]
 
     initial = False
 
@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
             options={'table': 'suppressions', 'app': 'models', 'unique_together': (('channel', 'address_hash'),), 'pk_attr': 'id', 'table_description': 'An address a channel must not send to: it bounced, went undelivered N times running, or opted out.'},
             bases=['Model'],
         ),
-        AlterChoices(
+        AlterEnumMembers(
             model_name='DeliveryAttempt',
             name='outcome',
             field=fields.CharEnumField(description='SENT: sent\nRETRYABLE: retryable\nPERMANENT: permanent\nSUPPRESSED: suppressed', enum_type=AttemptOutcome, max_length=16),
@@ -95,7 +95,7 @@ class Migration(migrations.Migration):
             model_name='DeliveryAttempt',
             index=Index(fields=['channel', 'provider_reference']),
         ),
-        AlterChoices(
+        AlterEnumMembers(
             model_name='Notification',
             name='status',
             field=fields.CharEnumField(default=NotificationStatus.QUEUED, description='QUEUED: queued\nSENDING: sending\nSENT: sent\nDELIVERED: delivered\nUNDELIVERED: undelivered\nBOUNCED: bounced\nFAILED: failed\nCANCELLED: cancelled\nSUPPRESSED: suppressed', enum_type=NotificationStatus, max_length=16),

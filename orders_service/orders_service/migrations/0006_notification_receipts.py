@@ -1,17 +1,17 @@
 from tortoise import migrations
 
-from apikit.migration_ops import AlterChoices
+from apikit.migrations import AlterEnumMembers
 from tortoise.migrations import operations as ops
 from orders_service.lifecycle import OrderNotificationStatus
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_outbox_order_reference')]
+    dependencies = [('models', '0005_retention_and_tracing')]
 
     initial = False
 
     operations = [
-        AlterChoices(
+        AlterEnumMembers(
             model_name='DNAKitOrder',
             name='notification_status',
             field=fields.CharEnumField(default=OrderNotificationStatus.PENDING, description='PENDING: pending\nQUEUED: queued\nSENT: sent\nDELIVERED: delivered\nUNDELIVERED: undelivered\nBOUNCED: bounced\nFAILED: failed\nCANCELLED: cancelled\nSUPPRESSED: suppressed', enum_type=OrderNotificationStatus, max_length=16),

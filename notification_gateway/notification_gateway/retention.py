@@ -1,0 +1,92 @@
+"""What the gateway deletes, and when: idempotency records, and final notifications with their
+attempts, events and callbacks (sent and delivered ones sooner than failed, undelivered, bounced
+and suppressed ones, which someone may still look into or retry).
+
+A notification whose callback is still owed (pending or being sent) is kept until that is settled.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q, Subquery
+
+from apikit.purge import PurgeMetrics, Purger, PurgeRule, retention_of
+from apikit.queue import Clock, utc_now
+from notification_gateway.models import (
+    Callback,
+    ConfirmationTimer,
+    DeliveryAttempt,
+    IdempotencyRecord,
+    Lease,
+    Notification,
+    NotificationEvent,
+)
+from notification_gateway.settings import GatewaySettings
+from notification_gateway.status import CallbackStatus, NotificationStatus
+
+OWED = [CallbackStatus.PENDING, CallbackStatus.SENDING]
+
+
+def _idempotency_unused_since(cutoff: datetime) -> Q:
+    return Q(created_at__lt=cutoff, locked_until__lt=cutoff)
+
+
+def _finished_before(*statuses: NotificationStatus):
+    def old(cutoff: datetime) -> Q:
+        owed = Callback.filter(status__in=OWED).values("notification_id")
+        # `sent` has no finish: its receipt may never come; it counts from its last change.
+        ended = Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, updated_at__lt=cutoff)
+        return Q(status__in=list(statuses)) & ended & ~Q(id__in=Subquery(owed))
+
+    return old
+
+
+async def _delete_notifications(ids: list, connection: BaseDBAsyncClient) -> dict[str, int]:
+    """Attempts and callbacks first, then the notifications, in the batch's one transaction."""
+    return {
+        "delivery_attempts": await DeliveryAttempt.filter(notification_id__in=ids)
+        .using_db(connection)
+        .delete(),
+        "callbacks": await Callback.filter(notification_id__in=ids).using_db(connection).delete(),
+        "notification_events": await NotificationEvent.filter(notification_id__in=ids)
+        .using_db(connection)
+        .delete(),
+        "confirmation_timers": await ConfirmationTimer.filter(notification_id__in=ids)
+        .using_db(connection)
+        .delete(),
+        "notifications": await Notification.filter(id__in=ids).using_db(connection).delete(),
+    }
+
+
+def gateway_purger(
+    settings: GatewaySettings, *, clock: Clock = utc_now, metrics: PurgeMetrics | None = None
+) -> Purger:
+    rules = [
+        PurgeRule(
+            IdempotencyRecord,
+            retention_of(settings.retention_idempotency_hours, "hours"),
+            _idempotency_unused_since,
+        ),
+        PurgeRule(
+            Notification,
+            retention_of(settings.retention_delivered_days, "days"),
+            _finished_before(NotificationStatus.DELIVERED, NotificationStatus.SENT),
+            _delete_notifications,
+        ),
+        PurgeRule(
+            Notification,
+            retention_of(settings.retention_failed_days, "days"),
+            _finished_before(
+                NotificationStatus.FAILED,
+                NotificationStatus.UNDELIVERED,
+                NotificationStatus.BOUNCED,
+                NotificationStatus.SUPPRESSED,
+            ),
+            _delete_notifications,
+        ),
+    ]
+    return Purger(
+        rules, lease_model=Lease, batch_size=settings.purge_batch_size, clock=clock, metrics=metrics
+    )
