@@ -204,7 +204,7 @@ async def test_a_callback_to_another_origin_never_blocks_delivery(
     assert accepted["callback"]["reason"].startswith(reason)
     await _drain(delivery)
     shown = await (await client.get(f"/notifications/{accepted['id']}", headers=ORDERS)).json()
-    assert shown["status"] == "delivered"
+    assert shown["status"] == "sent"
     assert shown["callback"] == accepted["callback"]
     assert len(pigeon.channel.sent) == 1
     assert await Callback.all().count() == 0  # nothing is ever sent to that origin
@@ -223,7 +223,7 @@ async def test_a_caller_without_a_secret_is_notified_without_callbacks(client, r
         "reason": "Status callbacks are not configured for caller 'marketing' (no signing secret).",
     }
     await _drain(delivery)
-    assert (await Notification.first()).status == "delivered"
+    assert (await Notification.first()).status == "sent"
     assert await Callback.all().count() == 0
     assert receiver.received == []
 

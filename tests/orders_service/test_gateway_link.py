@@ -31,6 +31,7 @@ def gateway_without_secrets(database_server, tmp_path_factory):
             ),
             "GATEWAY_PORT": str(port),
             "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
+            "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
             "GATEWAY_CALLBACK_ORIGINS": "http://127.0.0.1:8080",
             "GATEWAY_WORKERS_ENABLED": "false",
             "GATEWAY_PLUGINS": "email",

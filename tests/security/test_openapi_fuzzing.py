@@ -93,6 +93,7 @@ def gateway_fuzz_process(database_server, tmp_path):
                 "gateway", gateway_tortoise_config, tmp_path
             ),
             "GATEWAY_TOKEN": FUZZ_GATEWAY_TOKEN,
+            "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
             "GATEWAY_PORT": str(port),
             "GATEWAY_RATE_LIMIT": "100000/second",
             "GATEWAY_RECIPIENT_LIMITS": "",  # load tests send many SMS to one number
