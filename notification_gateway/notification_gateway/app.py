@@ -108,6 +108,12 @@ DOMAIN_ERRORS = {
         400,
         "It is signed, but its body is not what the channel's provider sends.",
     ),
+    suppression.NoSuchChannel: ProblemType(
+        "no-such-channel",
+        "No such channel",
+        404,
+        "Suppressions are looked up on an installed channel; `detail` lists them.",
+    ),
     suppression.SuppressionNotFound: ProblemType(
         "suppression-not-found", "No such suppression", 404, "No suppression in force has this id."
     ),

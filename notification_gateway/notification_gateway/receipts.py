@@ -41,7 +41,6 @@ from notification_gateway.models import (
     ProviderReceiptRecord,
 )
 from notification_gateway.plugins import ChannelRegistry
-from notification_gateway.routing import UnknownChannel
 from notification_gateway.status import EventSource, NotificationStatus, ReceiptStatus, TimerStatus
 from notification_gateway.suppression import SuppressionRules
 
@@ -408,7 +407,7 @@ async def find_suppression(context: ReceiptContext, channel: str, address: str) 
     installed = context.channels.get(channel)
     if installed is None:
         available = ", ".join(context.channels.names) or "none are installed"
-        raise UnknownChannel(f"No channel is called {channel!r}. Available: {available}.")
+        raise suppression.NoSuchChannel(f"No channel is called {channel!r}. Available: {available}.")
     try:
         checked = installed.check_address(address.strip())
     except ValueError:

@@ -131,7 +131,7 @@ ENDPOINTS = [
         {200: Response("The suppression in force, if any (a list of none or one)", SuppressionList)},
         roles=CALLERS | OPERATORS,
         query=views.SuppressionQuery,
-        problems=[422],
+        problems=[404],
         tags=["suppressions"],
     ),
     Endpoint(

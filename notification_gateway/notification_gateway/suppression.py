@@ -32,6 +32,10 @@ class SuppressionNotFound(DomainError):
     """No suppression has this id."""
 
 
+class NoSuchChannel(DomainError):
+    """Suppressions were asked for on a channel that is not installed."""
+
+
 @dataclass(frozen=True)
 class SuppressionRules:
     """How addresses are hashed, and how many `undelivered` receipts in a row suppress one."""

@@ -553,7 +553,7 @@ async def test_only_an_operator_lifts_a_suppression(client, provider, workers):
     [
         ({"channel": "email"}, 400),
         ({"address": "a@example.com"}, 400),
-        ({"channel": "fax", "address": "a@example.com"}, 422),
+        ({"channel": "fax", "address": "a@example.com"}, 404),
     ],
 )
 async def test_suppression_lookups_need_a_channel_and_an_address(client, params, status):
