@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -57,22 +60,19 @@ def sql_queries():
     logger.setLevel(previous)
 
 
-@pytest.fixture(scope="session")
-def gateway_process(database_server, tmp_path_factory):
-    """The real gateway, API only (no deliveries): what the orders service asks about channels."""
-    workdir = tmp_path_factory.mktemp("gateway")
+@contextmanager
+def api_only_gateway(
+    database_server, workdir: Path, database: str, settings: dict[str, str]
+) -> Iterator[ServiceProcess]:
+    """A real gateway process serving its API only: workers off, generous limits, and the e-mail
+    and SMS plugins pointed where nothing listens. `settings` add to (or override) those."""
     port = free_port()
     service = ServiceProcess(
         "notification_gateway",
         {
-            "GATEWAY_DATABASE_URL": database_server.database_url(
-                "gateway_for_orders", gateway_tortoise_config, workdir
-            ),
+            "GATEWAY_DATABASE_URL": database_server.database_url(database, gateway_tortoise_config, workdir),
             "GATEWAY_PORT": str(port),
-            "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
             "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
-            "GATEWAY_WEBHOOK_SECRETS": f"orders:{WEBHOOK_SECRET}",
-            "GATEWAY_CALLBACK_ORIGINS": "http://127.0.0.1:8080",
             "GATEWAY_WORKERS_ENABLED": "false",
             "GATEWAY_PLUGINS": "email,sms",
             "GATEWAY_RATE_LIMIT": "100000/second",
@@ -81,10 +81,26 @@ def gateway_process(database_server, tmp_path_factory):
             "EMAIL_API_TOKEN": "unused",
             "SMS_API_URL": "http://127.0.0.1:9/sms",
             "SMS_API_TOKEN": "unused",
+            **settings,
         },
         port=port,
         log_path=workdir / "gateway.log",
     )
     service.start()
-    yield service
-    service.stop()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_process(database_server, tmp_path_factory):
+    """The real gateway, API only (no deliveries): what the orders service asks about channels."""
+    settings = {
+        "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
+        "GATEWAY_WEBHOOK_SECRETS": f"orders:{WEBHOOK_SECRET}",
+        "GATEWAY_CALLBACK_ORIGINS": "http://127.0.0.1:8080",
+    }
+    workdir = tmp_path_factory.mktemp("gateway")
+    with api_only_gateway(database_server, workdir, "gateway_for_orders", settings) as service:
+        yield service

@@ -14,7 +14,7 @@ from aiohttp import web
 from apikit.database import is_database_unavailable
 from apikit.errors import DomainError
 from apikit.keys import DOMAIN_ERRORS, METRICS_RECORDER
-from apikit.problems import SERVICE_UNAVAILABLE, FieldError, Problem, problem_response
+from apikit.problems import SERVICE_UNAVAILABLE, FieldError, Problem, ProblemType, problem_response
 from apikit.request_ids import request_id_of
 
 log = logging.getLogger("apikit.errors")
@@ -52,10 +52,15 @@ def _internal_error(exc: BaseException, request: web.Request) -> Problem:
     )
 
 
+def problem_type_of(error: DomainError, request: web.Request) -> ProblemType | None:
+    """The problem type of the error's most specific mapped class (None: unmapped, our bug)."""
+    mapped = request.config_dict[DOMAIN_ERRORS]
+    return next((mapped[cls] for cls in type(error).__mro__ if cls in mapped), None)
+
+
 def _from_domain_error(error: DomainError, request: web.Request) -> Problem:
     """The problem type of the error's most specific mapped class; none mapped is our bug, a 500."""
-    mapped = request.config_dict[DOMAIN_ERRORS]
-    kind = next((mapped[cls] for cls in type(error).__mro__ if cls in mapped), None)
+    kind = problem_type_of(error, request)
     if kind is None:
         return _internal_error(error, request)
     errors = [FieldError(error.detail, pointer=error.pointer)] if error.pointer else []

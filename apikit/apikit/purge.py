@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -29,6 +30,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from apikit.database import is_database_unavailable, transaction
+from apikit.keys import METRICS_RECORDER
 from apikit.leases import LeaseBase, acquire, release
 from apikit.queue import Clock, utc_now
 
@@ -67,6 +69,17 @@ class PurgeRule:
 def retention_of(amount: float, unit: str) -> timedelta | None:
     """A setting's value: 0 switches that retention off (keep forever)."""
     return timedelta(**{unit: amount}) if amount > 0 else None
+
+
+def _unused_since(cutoff: datetime) -> Q:
+    # Last used: created, or claimed until `locked_until`; whichever is later.
+    return Q(created_at__lt=cutoff, locked_until__lt=cutoff)
+
+
+def idempotency_rule(model: type[Model], hours: float) -> PurgeRule:
+    """A service's idempotency records (an `apikit.idempotency.IdempotencyRecordBase`) unused for
+    `hours`; 0 keeps them."""
+    return PurgeRule(model, retention_of(hours, "hours"), _unused_since)
 
 
 class PurgeMetrics:
@@ -168,3 +181,17 @@ async def purging(purger: Purger, interval_seconds: float) -> AsyncIterator[Purg
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def purge_in_background(
+    make_purger: Callable[..., Purger], interval_seconds: float
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context (`app.cleanup_ctx`) that purges every `interval_seconds`, one replica at a
+    time, while the application runs; `make_purger(metrics=...)` is given the application's metrics."""
+
+    async def purge(app: web.Application) -> AsyncIterator[None]:
+        metrics = PurgeMetrics(app[METRICS_RECORDER].registry)
+        async with purging(make_purger(metrics=metrics), interval_seconds):
+            yield
+
+    return purge

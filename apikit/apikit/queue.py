@@ -79,11 +79,11 @@ class LeasedQueue(Generic[RowT]):
         free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
         return free & Q(status__in=list({self.waiting, self.leased}), next_attempt_at__lte=now)
 
-    def due_rows(self, now: datetime, limit: int, connection: BaseDBAsyncClient):
+    def due_rows(self, now: datetime, limit: int, connection: BaseDBAsyncClient, where: Q | None = None):
         """The SELECT that claims: `FOR UPDATE SKIP LOCKED` on PostgreSQL (`only`, unlike
-        `values_list`, keeps the lock clause; a test checks the SQL)."""
+        `values_list`, keeps the lock clause; a test checks the SQL). `where` narrows it further."""
         return (
-            self.model.filter(self.due(now))
+            self.model.filter(self.due(now) & where if where is not None else self.due(now))
             .order_by("next_attempt_at")
             .limit(limit)
             .select_for_update(skip_locked=True)
@@ -91,12 +91,15 @@ class LeasedQueue(Generic[RowT]):
             .only("id")
         )
 
-    async def claim(self, owner: str, limit: int) -> list[RowT]:
-        """Lease up to `limit` due rows to `owner` (one claim id per call) and return them."""
+    async def claim(self, owner: str, limit: int, where: Q | None = None) -> list[RowT]:
+        """Lease up to `limit` due rows to `owner` (one claim id per call), of those `where` admits
+        (every due row if None), and return them."""
+        if limit <= 0:
+            return []
         now = self.clock()
         claim = f"{owner}:{uuid.uuid4().hex[:8]}"
         async with transaction() as connection:
-            ids = [row.pk for row in await self.due_rows(now, limit, connection)]
+            ids = [row.pk for row in await self.due_rows(now, limit, connection, where)]
             if not ids:
                 return []
             # Still due: where SKIP LOCKED does not exist, another claimer may have taken and
@@ -124,6 +127,12 @@ class LeasedQueue(Generic[RowT]):
         """`finish`, leaving the row waiting to be due again after `wait_seconds`."""
         due_at = self.clock() + timedelta(seconds=wait_seconds)
         return await self.finish(row, connection, status=self.waiting, next_attempt_at=due_at, **updates)
+
+    async def update_waiting(self, where: Q, **updates: Any) -> int:
+        """Change rows `where` admits that are waiting and leased by nobody, in one statement: a row
+        a worker has leased meanwhile is left alone. Returns how many changed."""
+        free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=self.clock())
+        return await self.model.filter(where & free, status=self.waiting).update(**updates)
 
     async def hand_back(self, owner: str) -> int:
         """Release every row `owner` still holds, due at once (a worker that stops)."""

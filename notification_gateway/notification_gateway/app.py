@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable
+from functools import partial
 
 import aiohttp
 from aiohttp import web
@@ -15,19 +16,21 @@ from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER
 from apikit.problems import ProblemType
-from apikit.purge import PurgeMetrics, purging
+from apikit.purge import purge_in_background
 from apikit.queue import running
 from notification_gateway import notifications, receipts, routing, suppression, templates
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.confirmation import ConfirmationWorker
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.flow import ANY_CHANNEL, ChannelNotFound, FlowControl
 from notification_gateway.keys import (
     CALLBACK_POLICY,
     CALLBACK_SENDER,
     CHANNELS,
     CONFIRMATION_WORKER,
     DELIVERY_METRICS,
+    FLOW,
     HTTP_SESSION,
     IDEMPOTENCY,
     RECEIPTS,
@@ -36,9 +39,9 @@ from notification_gateway.keys import (
     SETTINGS,
     WORKER,
 )
-from notification_gateway.metrics import DeliveryMetrics
+from notification_gateway.metrics import DeliveryMetrics, FlowMetrics
 from notification_gateway.models import IdempotencyRecord
-from notification_gateway.plugins import load_channels
+from notification_gateway.plugins import ChannelRegistry, load_channels
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.recipient_caps import RecipientCapReached, parse_caps
 from notification_gateway.retention import gateway_purger
@@ -81,6 +84,9 @@ DOMAIN_ERRORS = {
         429,
         "Each address may get a limited number of notifications per channel and window "
         "(GATEWAY_RECIPIENT_LIMITS), which stops SMS pumping. Retry after the delay.",
+    ),
+    ChannelNotFound: ProblemType(
+        "channel-not-found", "No such channel", 404, "`GET /channels` lists the installed channels."
     ),
     notifications.NotCancellable: ProblemType(
         "not-cancellable",
@@ -134,6 +140,12 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _channel_states(app: web.Application) -> AsyncIterator[None]:
+    """Every installed channel has its shared flow-control row before anything reads it."""
+    await app[FLOW].ensure_rows(entry.channel.name for entry in app[CHANNELS])
+    yield
+
+
 async def _callbacks(app: web.Application) -> AsyncIterator[None]:
     """Send owed status callbacks until each caller accepts them."""
     settings = app[SETTINGS]
@@ -163,6 +175,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         ),
         metrics=app[DELIVERY_METRICS],
         receipts=app[RECEIPTS],
+        flow=app[FLOW],
         concurrency=settings.delivery_concurrency,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
@@ -186,12 +199,15 @@ async def _confirmations(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _purge(app: web.Application) -> AsyncIterator[None]:
-    """Delete what the retention settings no longer keep, every few minutes, one replica at a time."""
-    settings = app[SETTINGS]
-    purger = gateway_purger(settings, metrics=PurgeMetrics(app[METRICS_RECORDER].registry))
-    async with purging(purger, settings.purge_interval_seconds):
-        yield
+def _flow_problems(flow: FlowControl, channels: ChannelRegistry) -> list[str]:
+    """Breakers and rates naming a channel that is not installed: harmless, probably a typo."""
+    installed = {entry.channel.name for entry in channels}
+    named = [*flow.config.breakers, *flow.config.rates]
+    return [
+        f"GATEWAY_BREAKERS or GATEWAY_SEND_RATES names {name!r}, which is not an installed channel"
+        for name in dict.fromkeys(named)
+        if name != ANY_CHANNEL and name not in installed
+    ]
 
 
 def create_app(
@@ -230,12 +246,17 @@ def create_app(
                 entry.channel.name,
             )
     app.cleanup_ctx.append(database_ctx(gateway_tortoise_config(settings.database_url)))
+    app[FLOW] = FlowControl(settings.flow_config(), FlowMetrics(app[METRICS_RECORDER].registry))
+    for problem in _flow_problems(app[FLOW], app[CHANNELS]):
+        log.warning(problem)
+    app.cleanup_ctx.append(_channel_states)
     app.cleanup_ctx.append(_http_session)
     if settings.workers_enabled:
         app.cleanup_ctx.append(_delivery)
         app.cleanup_ctx.append(_confirmations)
         app.cleanup_ctx.append(_callbacks)
     if settings.purge_enabled:
-        app.cleanup_ctx.append(_purge)
+        purger = partial(gateway_purger, settings)  # what the retention settings no longer keep
+        app.cleanup_ctx.append(purge_in_background(purger, settings.purge_interval_seconds))
     add_endpoints(app, ENDPOINTS)
     return app

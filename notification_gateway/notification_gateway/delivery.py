@@ -5,17 +5,24 @@ write after a claim is conditional on still holding the lease, so no two
 workers deliver the same notification at once. A worker that dies simply lets
 its leases run out; another (or the restarted process) picks the work up. On
 SQLite one process delivers.
+
+Flow control (`flow`) decides what is claimed: rows of a channel whose circuit is
+open or that a provider paused stay in the queue, a paced channel's rows are
+claimed only as send slots allow, and the one probe of a half-open circuit is
+claimed on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Unpack
 
 import aiohttp
+from tortoise.expressions import Q
 
 from apikit.database import is_database_unavailable, transaction
 from apikit.queue import QueueWorker, WorkerOptions
@@ -30,6 +37,7 @@ from notification_gateway.contract import (
     RetryableDeliveryError,
 )
 from notification_gateway.events import record_event
+from notification_gateway.flow import FlowControl
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
@@ -41,6 +49,7 @@ from notification_gateway.status import AttemptOutcome, EventSource, Notificatio
 log = logging.getLogger("notification_gateway.delivery")
 
 QUEUE_DEPTH_EVERY_SECONDS = 1.0
+FLOW_READ_EVERY_SECONDS = 0.25
 RECORD_RETRY_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
@@ -87,6 +96,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         policy: RetryPolicy,
         metrics: DeliveryMetrics,
         receipts: ReceiptContext,
+        flow: FlowControl,
         **options: Unpack[WorkerOptions],
     ) -> None:
         super().__init__(**options)
@@ -95,10 +105,17 @@ class DeliveryWorker(QueueWorker[Notification]):
         self.session = session
         self.policy = policy
         self.metrics = metrics
+        self.flow = flow
         self._depth_measured_at = 0.0
+        self._flow_read_at = -math.inf
+        self._probes: set[str] = set()
+        self._slots: dict[str, datetime] = {}
 
     async def before_claim(self) -> None:
-        """Refresh the queue-depth gauge, at most once a second."""
+        """Refresh the shared channel states (each poll at most) and the queue-depth gauge (once a second)."""
+        if time.monotonic() - self._flow_read_at >= min(self.poll_seconds, FLOW_READ_EVERY_SECONDS):
+            self._flow_read_at = time.monotonic()
+            await self.read_flow()
         if time.monotonic() - self._depth_measured_at < QUEUE_DEPTH_EVERY_SECONDS:
             return
         self._depth_measured_at = time.monotonic()
@@ -107,10 +124,52 @@ class DeliveryWorker(QueueWorker[Notification]):
         ).count()
         self.metrics.queue_depth.set(depth)
 
-    async def process(self, notification: Notification) -> None:
-        await self.deliver(notification)
+    async def read_flow(self) -> None:
+        """Read the channels' shared states; send the waiting messages of a channel that is not
+        closed, which have a fallback left, on to it."""
+        now = self.clock()
+        await self.flow.refresh(now)
+        for channel in self.flow.reroutable():
+            await self.flow.reroute(channel, self.queue, now)
 
-    async def deliver(self, notification: Notification) -> None:
+    async def claim(self, limit: int) -> list[Notification]:
+        """Due rows of channels that may send now; then a paced channel's rows, one per free slot;
+        then a probe for each circuit whose cool-down is over, if this process wins it."""
+        now = self.clock()
+        rows = await self.queue.claim(self.name, limit, self.flow.claimable(now))
+        for channel in self.flow.config.rates:
+            room = min(limit - len(rows), self.flow.slots_free(channel, now))
+            paced = await self.queue.claim(self.name, room, self.flow.not_held(now) & Q(channel=channel))
+            if paced:
+                slots = await self.flow.reserve(channel, len(paced), now)
+                self._slots.update((row.pk, slot) for row, slot in zip(paced, slots, strict=True))
+                rows += paced
+        for channel in self.flow.probe_candidates(now):
+            if len(rows) >= limit or not await self.flow.try_probe(channel, now):
+                continue
+            probe = await self.queue.claim(self.name, 1, Q(channel=channel))
+            if not probe:
+                await self.flow.no_probe_sent(channel, now, timedelta(seconds=self.poll_seconds))
+                continue
+            self._probes.add(probe[0].pk)
+            if channel in self.flow.config.rates:  # a probe is a send like any other
+                [self._slots[probe[0].pk]] = await self.flow.reserve(channel, 1, now)
+            rows += probe
+        return rows
+
+    async def process(self, notification: Notification) -> None:
+        probe = notification.pk in self._probes
+        self._probes.discard(notification.pk)
+        slot = self._slots.pop(notification.pk, None)
+        if slot is not None:
+            await asyncio.sleep(max(0.0, (slot - self.clock()).total_seconds()))
+        held = None if probe else self.flow.held_until(notification.channel, self.clock())
+        if held is not None:  # held since the claim: back to the queue, no attempt used
+            await self.queue.retry_later(notification, max(0.0, (held - self.clock()).total_seconds()))
+            return
+        await self.deliver(notification, probe=probe)
+
+    async def deliver(self, notification: Notification, *, probe: bool = False) -> None:
         """One attempt through the notification's current channel, then record how it went."""
         channel = self.channels.get(notification.channel)
         started_at = self.clock()
@@ -147,9 +206,11 @@ class DeliveryWorker(QueueWorker[Notification]):
         duration = time.perf_counter() - started
         self.metrics.attempts.labels(notification.channel, outcome).inc()
         self.metrics.provider_seconds.labels(notification.channel).observe(duration)
+        counted = await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe)
         await self._record_while_leased(
             notification,
             outcome=outcome,
+            counted=counted,
             provider_status=provider_status,
             retry_after=retry_after,
             error=error,
@@ -157,6 +218,33 @@ class DeliveryWorker(QueueWorker[Notification]):
             duration=duration,
             reference=reference,
         )
+
+    async def _learn(
+        self,
+        channel: str,
+        outcome: AttemptOutcome,
+        status: int | None,
+        retry_after: float | None,
+        *,
+        probe: bool,
+    ) -> bool:
+        """Tell flow control how the attempt went; whether it used up an attempt. Flow control is
+        optional to delivery: if its state cannot be written, the attempt simply counts."""
+        try:
+            return await self.flow.after_attempt(
+                channel,
+                outcome=outcome,
+                provider_status=status,
+                retry_after=retry_after,
+                probe=probe,
+                now=self.clock(),
+            )
+        except Exception as exc:
+            log.warning(
+                "cannot update the channel's flow state",
+                extra={"channel": channel, "error": type(exc).__name__},
+            )
+            return True
 
     async def _record_while_leased(self, notification: Notification, **attempt) -> None:
         """Record the attempt, retrying a database failure while the lease lasts.
@@ -181,6 +269,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         notification: Notification,
         *,
         outcome: AttemptOutcome,
+        counted: bool,
         provider_status: int | None,
         retry_after: float | None,
         error: str | None,
@@ -191,6 +280,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         now = self.clock()
         following = next_state(
             outcome=outcome,
+            counted=counted,
             attempts_on_channel=notification.attempts_on_channel,
             fallback_channels=notification.fallback_channels,
             retry_after=retry_after,
@@ -219,6 +309,7 @@ class DeliveryWorker(QueueWorker[Notification]):
                 error=error[:500] if error else None,
                 retry_after_seconds=retry_after,
                 provider_reference=reference,
+                counted=counted,
                 started_at=started_at,
                 duration_ms=round(duration * 1000, 2),
             )

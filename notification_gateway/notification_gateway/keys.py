@@ -9,6 +9,7 @@ from apikit.idempotency import IdempotencyStore
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.confirmation import ConfirmationWorker
 from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.flow import FlowControl
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.receipts import ReceiptContext
@@ -25,6 +26,7 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 WORKER = web.AppKey("worker", DeliveryWorker)
 CALLBACK_POLICY = web.AppKey("callback_policy", CallbackPolicy)
 CALLBACK_SENDER = web.AppKey("callback_sender", CallbackSender)
+FLOW = web.AppKey("flow", FlowControl)
 RECIPIENT_CAPS = web.AppKey("recipient_caps", dict[str, RecipientCap])
 RECEIPTS = web.AppKey("receipts", ReceiptContext)
 CONFIRMATION_WORKER = web.AppKey("confirmation_worker", ConfirmationWorker)

@@ -13,6 +13,7 @@ from notification_gateway.ids import new_callback_id, new_notification_id, new_s
 from notification_gateway.status import (
     AttemptOutcome,
     CallbackStatus,
+    CircuitState,
     EventSource,
     NotificationStatus,
     TimerStatus,
@@ -87,6 +88,11 @@ class DeliveryAttempt(Model):
     retry_after_seconds = fields.FloatField(null=True)
     provider_reference = fields.CharField(
         max_length=128, null=True, description="The provider's id for the message, which receipts name."
+    )
+    counted = fields.BooleanField(
+        default=True,
+        db_default=True,  # attempts made before the column existed used one up
+        description="False for a probe or a provider's pause: no attempt of the channel used up.",
     )
     started_at = DatetimeField()
     duration_ms = fields.FloatField()
@@ -169,6 +175,27 @@ class ConfirmationTimer(LeasedRow):
     class Meta:
         table = "confirmation_timers"
         indexes = (("status", "next_attempt_at"),)
+
+
+class ChannelState(Model):
+    """Flow control of one channel, shared by every gateway process.
+
+    Its circuit breaker, a pause the provider asked for, and the next send slot its rate allows.
+    """
+
+    channel = fields.CharField(primary_key=True, max_length=32)
+    circuit = fields.CharEnumField(CircuitState, max_length=16, default=CircuitState.CLOSED)
+    failures = fields.IntField(default=0, description="Retryable failures in the current window.")
+    failures_since = DatetimeField(null=True, description="When the current failure window began.")
+    opened_at = DatetimeField(null=True)
+    opened_by = fields.CharField(max_length=64, null=True, description="`failures`, or the operator's name.")
+    probe_at = DatetimeField(null=True, description="Open: when a probe may go. Half-open: when it lapses.")
+    paused_until = DatetimeField(null=True, description="A provider's Retry-After holds the channel.")
+    next_slot_at = DatetimeField(null=True, description="The next send the channel's rate allows.")
+    updated_at = DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "channel_states"
 
 
 class Callback(LeasedRow):

@@ -79,6 +79,9 @@ class ChannelRegistry:
         entry = self._by_name.get(name)
         return entry.channel if entry else None
 
+    def entry(self, name: str) -> InstalledChannel | None:
+        return self._by_name.get(name)
+
     @property
     def names(self) -> list[str]:
         return sorted(self._by_name)

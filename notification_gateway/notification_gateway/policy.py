@@ -47,13 +47,22 @@ def next_state(
     policy: RetryPolicy,
     now: datetime,
     rng: random.Random,
+    counted: bool = True,
 ) -> Next:
     """Accepted by the provider is `sent`; a retryable failure waits and tries again until the channel's
     attempts run out; a permanent failure, running out, or a suppressed address moves to the next
-    fallback channel, or ends it (`failed`, or `suppressed`)."""
+    fallback channel, or ends it (`failed`, or `suppressed`).
+
+    A retryable failure that is not `counted` (a circuit breaker's probe, a provider asking for a
+    pause) waits as a counted one would, but leaves the attempts on the channel as they were."""
     tried = attempts_on_channel + 1
     if outcome is AttemptOutcome.SENT:
         return Next(NotificationStatus.SENT, {"attempts_on_channel": tried})
+    if outcome is AttemptOutcome.RETRYABLE and not counted:
+        wait = policy.delay(tried, rng, retry_after)
+        return Next(
+            NotificationStatus.QUEUED, {"attempts_on_channel": attempts_on_channel}, wait_seconds=wait
+        )
     if outcome is AttemptOutcome.SUPPRESSED:
         tried = attempts_on_channel
     if outcome is AttemptOutcome.RETRYABLE and tried < policy.max_attempts:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from notification_gateway.models import DeliveryAttempt, Notification, NotificationEvent
+from notification_gateway.flow import FlowConfig
+from notification_gateway.models import ChannelState, DeliveryAttempt, Notification, NotificationEvent
 from notification_gateway.plugins import InstalledChannel
 from notification_gateway.receipts import reads
 from notification_gateway.schemas import (
@@ -12,6 +13,7 @@ from notification_gateway.schemas import (
     CallbackPlan,
     ChannelView,
     EventView,
+    FlowView,
     NotificationView,
 )
 from notification_gateway.status import NotificationStatus
@@ -52,6 +54,7 @@ def notification_view(
                 error=attempt.error,
                 retry_after_seconds=attempt.retry_after_seconds,
                 provider_reference=attempt.provider_reference,
+                counted=attempt.counted,
                 started_at=attempt.started_at,
                 duration_ms=attempt.duration_ms,
             )
@@ -71,12 +74,24 @@ def notification_view(
     )
 
 
-def channel_view(entry: InstalledChannel) -> ChannelView:
+def channel_view(entry: InstalledChannel, state: ChannelState, config: FlowConfig) -> ChannelView:
+    name = entry.channel.name
+    breaker, rate = config.breaker(name), config.rates.get(name)
     return ChannelView(
-        name=entry.channel.name,
+        name=name,
         description=entry.channel.description,
         recipient_field=entry.channel.recipient_field,
         plugin=entry.plugin,
         version=entry.version,
         receipts=reads(entry.channel, "parse_receipt"),
+        flow=FlowView(
+            circuit=state.circuit,
+            failures=state.failures,
+            breaker=breaker.spec if breaker else None,
+            opened_at=state.opened_at,
+            opened_by=state.opened_by,
+            probe_at=state.probe_at,
+            paused_until=state.paused_until,
+            send_rate=rate.spec if rate else None,
+        ),
     )

@@ -12,7 +12,7 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q, Subquery
 
-from apikit.purge import PurgeMetrics, Purger, PurgeRule, retention_of
+from apikit.purge import PurgeMetrics, Purger, PurgeRule, idempotency_rule, retention_of
 from apikit.queue import Clock, utc_now
 from notification_gateway.models import (
     Callback,
@@ -27,10 +27,6 @@ from notification_gateway.settings import GatewaySettings
 from notification_gateway.status import CallbackStatus, NotificationStatus
 
 OWED = [CallbackStatus.PENDING, CallbackStatus.SENDING]
-
-
-def _idempotency_unused_since(cutoff: datetime) -> Q:
-    return Q(created_at__lt=cutoff, locked_until__lt=cutoff)
 
 
 def _finished_before(*statuses: NotificationStatus):
@@ -64,11 +60,7 @@ def gateway_purger(
     settings: GatewaySettings, *, clock: Clock = utc_now, metrics: PurgeMetrics | None = None
 ) -> Purger:
     rules = [
-        PurgeRule(
-            IdempotencyRecord,
-            retention_of(settings.retention_idempotency_hours, "hours"),
-            _idempotency_unused_since,
-        ),
+        idempotency_rule(IdempotencyRecord, settings.retention_idempotency_hours),
         PurgeRule(
             Notification,
             retention_of(settings.retention_delivered_days, "days"),

@@ -6,6 +6,8 @@ from apikit.endpoints import Endpoint, Link, Response
 from notification_gateway import callers, views
 from notification_gateway.schemas import (
     ChannelList,
+    ChannelView,
+    CircuitCommand,
     NotificationPage,
     NotificationView,
     NotifyRequest,
@@ -91,7 +93,18 @@ ENDPOINTS = [
         views.list_channels,
         "List installed channels",
         {200: Response("The channels", ChannelList)},
-        roles=CALLERS,
+        roles=CALLERS | OPERATORS,
+        tags=["channels"],
+    ),
+    Endpoint(
+        "POST",
+        "/channels/{channel}/circuit",
+        views.set_circuit,
+        "Open or close a channel's circuit by hand",
+        {200: Response("The channel, with its circuit as set", ChannelView)},
+        roles=OPERATORS,
+        body=CircuitCommand,
+        problems=[404],
         tags=["channels"],
     ),
     Endpoint(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, m
 
 from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.text import plain_text
-from notification_gateway.status import AttemptOutcome, EventSource, NotificationStatus
+from notification_gateway.status import AttemptOutcome, CircuitState, EventSource, NotificationStatus
 
 REFERENCE = r"^[A-Za-z0-9._:-]{1,100}$"
 CONTACT_FIELD = r"^[a-z][a-z0-9_]{0,31}$"
@@ -19,7 +19,6 @@ MAX_ATTRIBUTES = 16
 MAX_FALLBACKS = 8
 
 ChannelName = Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)]
-FallbackList = Annotated[list[ChannelName], Field(max_length=MAX_FALLBACKS)]
 FallbackList = Annotated[list[ChannelName], Field(max_length=MAX_FALLBACKS)]
 
 
@@ -94,6 +93,7 @@ class AttemptView(BaseModel):
     error: str | None
     retry_after_seconds: float | None
     provider_reference: str | None = Field(description="The provider's id for the message, if it gave one.")
+    counted: bool = Field(description="False for a probe or a provider's pause: it used up no attempt.")
     started_at: datetime
     duration_ms: float
 
@@ -144,6 +144,21 @@ class NotificationPage(BaseModel):
     next_cursor: str | None
 
 
+class FlowView(BaseModel):
+    """A channel's flow control, as every gateway process sees it."""
+
+    circuit: CircuitState = Field(description="closed: sending; open: holding messages; half_open: one probe")
+    failures: int = Field(description="Retryable failures in the breaker's current window.")
+    breaker: str | None = Field(description="failures/window that open the circuit; null: no breaker.")
+    opened_at: datetime | None
+    opened_by: str | None = Field(description="`failures`, or the operator who opened it by hand.")
+    probe_at: datetime | None = Field(description="Open: when a probe may go. Half-open: when it lapses.")
+    paused_until: datetime | None = Field(
+        description="The provider's Retry-After holds the channel until then."
+    )
+    send_rate: str | None = Field(description="At most this many sends, across every gateway process.")
+
+
 class ChannelView(BaseModel):
     name: str
     description: str
@@ -154,11 +169,20 @@ class ChannelView(BaseModel):
         description="Whether the provider's delivery receipts are read; without them a notification "
         "stops at `sent`."
     )
+    flow: FlowView
 
 
 class ChannelList(BaseModel):
     data: list[ChannelView]
     count: int
+
+
+class CircuitCommand(BaseModel):
+    """Open a circuit by hand (it stays open, without probes, until closed by hand), or close it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal[CircuitState.OPEN, CircuitState.CLOSED] = Field(examples=["open"])
 
 
 class RuleView(BaseModel):

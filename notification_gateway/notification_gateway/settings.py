@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Self
 
@@ -11,11 +12,12 @@ from pydantic_settings import SettingsConfigDict
 from apikit.auth import Principal, TokenRegistry
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
 from apikit.tracing import TracingSettings
+from notification_gateway.flow import FlowConfig, parse_breakers, parse_rates
 from notification_gateway.plugins import parse_allow_list
 from notification_gateway.recipient_caps import parse_caps
 
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development default, refused in production
-DEV_OPERATOR_TOKEN = "dev-operator-token"  # noqa: S105 - documented development default
+DEV_OPERATOR_TOKEN = "dev-operator-token"  # noqa: S105 - documented development default, refused in production
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S105 - base64 of a dev phrase
 DEV_CALLBACK_ORIGINS = "http://127.0.0.1:8080,http://localhost:8080"
 DEV_SUPPRESSION_KEY = "dev-suppression-key-do-not-use-in-production"
@@ -48,9 +50,12 @@ class GatewaySettings(TracingSettings):
     lease_seconds: float = Field(60.0, ge=1, le=3600, alias="GATEWAY_LEASE_SECONDS")
     poll_seconds: float = Field(0.5, gt=0, le=60, alias="GATEWAY_POLL_SECONDS")
     recipient_limits: str = Field("sms=10/hour", alias="GATEWAY_RECIPIENT_LIMITS")
+    breakers: str = Field("*=5/60s", alias="GATEWAY_BREAKERS")
+    breaker_cooldown_seconds: float = Field(30.0, gt=0, le=3600, alias="GATEWAY_BREAKER_COOLDOWN_SECONDS")
+    send_rates: str = Field("", alias="GATEWAY_SEND_RATES")
+    operator_token: SecretStr | None = Field(None, alias="GATEWAY_OPERATOR_TOKEN")
     webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
     callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
-    operator_token: SecretStr | None = Field(None, alias="GATEWAY_OPERATOR_TOKEN")
     suppression_key: SecretStr | None = Field(None, alias="GATEWAY_SUPPRESSION_KEY")
     suppress_after_undelivered: int = Field(3, ge=1, le=100, alias="GATEWAY_SUPPRESS_AFTER_UNDELIVERED")
     retention_idempotency_hours: float = Field(24, ge=0, alias="GATEWAY_RETENTION_IDEMPOTENCY_HOURS")
@@ -72,6 +77,24 @@ class GatewaySettings(TracingSettings):
             raise ValueError(f"must look like sms=5/hour,push=100/day ({exc})") from None
         return value
 
+    @field_validator("breakers")
+    @classmethod
+    def _breakers_parse(cls, value: str) -> str:
+        try:
+            parse_breakers(value)
+        except ValueError as exc:
+            raise ValueError(f"must look like *=5/60s,sms=3/30s ({exc})") from None
+        return value
+
+    @field_validator("send_rates")
+    @classmethod
+    def _send_rates_parse(cls, value: str) -> str:
+        try:
+            parse_rates(value)
+        except ValueError as exc:
+            raise ValueError(f"must look like sms=30/second,email=100/minute ({exc})") from None
+        return value
+
     @field_validator("routing_file")
     @classmethod
     def _routing_file_exists(cls, path: Path) -> Path:
@@ -89,8 +112,7 @@ class GatewaySettings(TracingSettings):
             raise ValueError("GATEWAY_TOKEN or GATEWAY_CALLERS must be set outside development")
         if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in tokens):
             raise ValueError(f"tokens must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long")
-        operator = split_tokens(self.operator_token and self.operator_token.get_secret_value())
-        if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in operator):
+        if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in self._operator_tokens()):
             raise ValueError(
                 f"GATEWAY_OPERATOR_TOKEN must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long"
             )
@@ -121,15 +143,26 @@ class GatewaySettings(TracingSettings):
         pairs += [(token, "default") for token in single]
         return pairs
 
+    def _operator_tokens(self) -> list[str]:
+        """GATEWAY_OPERATOR_TOKEN; in development `dev-operator-token` when unset; none otherwise."""
+        tokens = split_tokens(self.operator_token and self.operator_token.get_secret_value())
+        if not tokens and self.environment is Environment.DEVELOPMENT:
+            tokens = [DEV_OPERATOR_TOKEN]
+        return tokens
+
     def token_registry(self) -> TokenRegistry:
-        """One principal per calling service, each seeing only the notifications it created; and the
-        `operator` (GATEWAY_OPERATOR_TOKEN), who lifts suppressions."""
-        operator = split_tokens(self.operator_token and self.operator_token.get_secret_value())
-        if not operator and self.environment is Environment.DEVELOPMENT:
-            operator = [DEV_OPERATOR_TOKEN]
-        return TokenRegistry(
-            [(token, Principal(name, frozenset({CALLER}))) for token, name in self._caller_tokens()]
-            + [(token, Principal("operator", frozenset({OPERATOR}))) for token in operator]
+        """One principal per calling service (each sees only the notifications it created), and the
+        operators (GATEWAY_OPERATOR_TOKEN), who open and close channels' circuits and lift suppressions."""
+        callers = [(token, Principal(name, frozenset({CALLER}))) for token, name in self._caller_tokens()]
+        operators = [(token, Principal(OPERATOR, frozenset({OPERATOR}))) for token in self._operator_tokens()]
+        return TokenRegistry(callers + operators)
+
+    def flow_config(self) -> FlowConfig:
+        return FlowConfig(
+            breakers=parse_breakers(self.breakers),
+            cooldown=timedelta(seconds=self.breaker_cooldown_seconds),
+            rates=parse_rates(self.send_rates),
+            probe_lease=timedelta(seconds=self.lease_seconds),
         )
 
     def signing_secrets(self) -> dict[str, str]:

@@ -103,3 +103,11 @@ class AttemptOutcome(StrEnum):
     RETRYABLE = "retryable"
     PERMANENT = "permanent"
     SUPPRESSED = "suppressed"
+
+
+class CircuitState(StrEnum):
+    """A channel's circuit breaker: closed sends; open holds messages back; half-open lets one probe go."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"

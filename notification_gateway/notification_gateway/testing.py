@@ -170,7 +170,7 @@ async def deliver(channel: Channel, message: Message) -> Receipt:
 
 
 @contextmanager
-def _production_logs() -> Iterator[io.StringIO]:
+def production_logs() -> Iterator[io.StringIO]:
     """Every log line, at DEBUG, as the gateway writes it (masking filter and JSON formatter)."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -295,7 +295,7 @@ class ChannelConformance:
     @staticmethod
     async def _send(channel: Channel, message: Message) -> _Outcome:
         receipt = error = None
-        with _production_logs() as logs:
+        with production_logs() as logs:
             try:
                 receipt = await deliver(channel, message)
             except DeliveryError as exc:

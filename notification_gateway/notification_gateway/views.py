@@ -9,11 +9,14 @@ from apikit.database import transaction
 from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.keys import PRINCIPAL
 from apikit.pagination import PageQuery, encode_cursor
+from apikit.queue import utc_now
 from apikit.validation import parse_query, read_body
 from notification_gateway import notifications, receipts, suppression
+from notification_gateway.flow import ChannelNotFound
 from notification_gateway.keys import (
     CALLBACK_POLICY,
     CHANNELS,
+    FLOW,
     IDEMPOTENCY,
     RECEIPTS,
     RECIPIENT_CAPS,
@@ -23,6 +26,7 @@ from notification_gateway.keys import (
 from notification_gateway.presenters import channel_view, notification_view
 from notification_gateway.schemas import (
     ChannelList,
+    CircuitCommand,
     NotificationPage,
     NotifyRequest,
     RoutingView,
@@ -131,9 +135,30 @@ async def cancel_notification(request: web.Request) -> web.Response:
 
 
 async def list_channels(request: web.Request) -> web.Response:
-    """The channels installed plugins provide: name, plugin version and the recipient field each needs."""
-    entries = [channel_view(entry) for entry in request.app[CHANNELS]]
+    """The channels installed plugins provide: name, plugin version, the recipient field each needs,
+    and its flow control (circuit breaker, pause, send rate) as every gateway process sees it."""
+    flow = request.app[FLOW]
+    states = await flow.refresh(utc_now())
+    entries = [
+        channel_view(entry, states[entry.channel.name], flow.config)
+        for entry in request.app[CHANNELS]
+        if entry.channel.name in states
+    ]
     return web.json_response(_json(ChannelList(data=entries, count=len(entries))))
+
+
+async def set_circuit(request: web.Request) -> web.Response:
+    """Open a channel's circuit by hand (its messages wait, or go on to a fallback, until it is
+    closed: no probes) or close it (sending resumes at once). Operators only."""
+    command = await read_body(request, CircuitCommand)
+    name = request.match_info["channel"]
+    entry = request.app[CHANNELS].entry(name)
+    if entry is None:
+        raise ChannelNotFound("No installed channel has this name; GET /channels lists them.")
+    flow = request.app[FLOW]
+    state = await flow.set_circuit(name, command.state, by=request[PRINCIPAL].name, now=utc_now())
+    _wake_worker(request)
+    return web.json_response(_json(channel_view(entry, state, flow.config)))
 
 
 async def show_routing(request: web.Request) -> web.Response:

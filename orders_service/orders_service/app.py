@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 import aiohttp
 from aiohttp import web
@@ -15,18 +16,15 @@ from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER, READINESS
 from apikit.problems import ProblemType
-from apikit.purge import PurgeMetrics, purging
+from apikit.purge import purge_in_background
 from apikit.queue import running
 from orders_service import notifications, order_notifications, orders, staff, users
 from orders_service.console.app import create_console
 from orders_service.db import orders_tortoise_config
-from orders_service.gateway import GatewayClient
-from orders_service.gateway_errors import GatewayTokenRefused
+from orders_service.gateway import GatewayClient, GatewayTokenRefused
 from orders_service.gateway_link import GatewayLink
 from orders_service.keys import (
     GATEWAY,
-    GATEWAY_LINK,
-    HTTP_SESSION,
     IDEMPOTENCY,
     NOTIFICATIONS,
     RELAY,
@@ -119,35 +117,29 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 async def _gateway_client(app: web.Application) -> AsyncIterator[None]:
-    """One HTTP session for every call to the gateway; the channel directory and the service use it."""
+    """One client, on one HTTP session, for every call to the gateway: the channel directory, the
+    readiness checks, the relay and the notification pages all use it."""
     settings = app[SETTINGS]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        app[HTTP_SESSION] = session
-        directory = ChannelDirectory(
-            session,
-            gateway_url=str(settings.gateway_url),
-            token=settings.gateway_bearer,
-            timeout=settings.gateway_timeout_seconds,
-        )
+        app[GATEWAY] = gateway = gateway_client(session, settings)
         callback = str(settings.callback_url) if settings.callback_url else None
-        app[NOTIFICATIONS] = NotificationService(directory, callback_url=callback)
-        app[GATEWAY_LINK] = link = gateway_link(session, settings)
-        app[READINESS].extend(link.readiness_checks())
-        app[GATEWAY] = GatewayClient(
-            session,
-            gateway_url=str(settings.gateway_url),
-            token=settings.gateway_bearer,
-            timeout=settings.gateway_timeout_seconds,
-        )
+        app[NOTIFICATIONS] = NotificationService(ChannelDirectory(gateway), callback_url=callback)
+        app[READINESS].extend(gateway_link(gateway, settings).readiness_checks())
         yield
 
 
-def gateway_link(session: aiohttp.ClientSession, settings: OrdersSettings) -> GatewayLink:
-    return GatewayLink(
+def gateway_client(session: aiohttp.ClientSession, settings: OrdersSettings) -> GatewayClient:
+    return GatewayClient(
         session,
         gateway_url=str(settings.gateway_url),
         token=settings.gateway_bearer,
         timeout_seconds=settings.gateway_timeout_seconds,
+    )
+
+
+def gateway_link(gateway: GatewayClient, settings: OrdersSettings) -> GatewayLink:
+    return GatewayLink(
+        gateway,
         callback_url=str(settings.callback_url) if settings.callback_url else None,
         webhook_secret=settings.webhook_signing_secret,
     )
@@ -157,10 +149,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     """Run this process's outbox relay; on stop, finish or hand back in-flight sends."""
     settings = app[SETTINGS]
     relay = OutboxRelay(
-        session=app[HTTP_SESSION],
-        gateway_url=str(settings.gateway_url),
-        token=settings.gateway_bearer,
-        timeout_seconds=settings.gateway_timeout_seconds,
+        gateway=app[GATEWAY],
         backoff=Backoff(
             base_seconds=settings.relay_retry_base_seconds, max_seconds=settings.relay_retry_max_seconds
         ),
@@ -171,14 +160,6 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     )
     app[RELAY] = relay
     async with running(relay, grace_seconds=SHUTDOWN_GRACE_SECONDS):
-        yield
-
-
-async def _purge(app: web.Application) -> AsyncIterator[None]:
-    """Delete what the retention settings no longer keep, every few minutes, one replica at a time."""
-    settings = app[SETTINGS]
-    purger = orders_purger(settings, metrics=PurgeMetrics(app[METRICS_RECORDER].registry))
-    async with purging(purger, settings.purge_interval_seconds):
         yield
 
 
@@ -203,7 +184,8 @@ def create_app(settings: OrdersSettings) -> web.Application:
     if settings.relay_enabled:
         app.cleanup_ctx.append(_relay)
     if settings.purge_enabled:
-        app.cleanup_ctx.append(_purge)
+        purger = partial(orders_purger, settings)  # what the retention settings no longer keep
+        app.cleanup_ctx.append(purge_in_background(purger, settings.purge_interval_seconds))
     add_endpoints(app, ENDPOINTS)
     app.add_subapp("/console", create_console(settings))
     return app

@@ -19,7 +19,7 @@ from apikit.purge_command import run_purge
 from apikit.settings import Environment, load_settings
 from apikit.tracing import configure_tracing
 from orders_service import staff
-from orders_service.app import create_app, gateway_link
+from orders_service.app import create_app, gateway_client, gateway_link
 from orders_service.db import orders_tortoise_config
 from orders_service.lifecycle import StaffRole
 from orders_service.retention import orders_purger
@@ -52,7 +52,7 @@ async def _check_gateway_link(settings: OrdersSettings) -> None:
     A gateway that is merely down does not stop start-up: `/readyz` reports it, and orders wait
     in the outbox."""
     async with aiohttp.ClientSession() as session:
-        link = gateway_link(session, settings)
+        link = gateway_link(gateway_client(session, settings), settings)
         state = await link.probe()
     if state.misconfiguration is not None:
         print(f"orders-service: {state.misconfiguration.line()}", file=sys.stderr)

@@ -16,12 +16,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from yarl import URL
 
 from apikit.readiness import CheckResult, ReadinessCheck
-from orders_service.gateway_errors import TOKEN_STATUSES, token_refused
+from orders_service.gateway import (
+    TOKEN_STATUSES,
+    GatewayClient,
+    GatewayUnavailable,
+    GatewayUnreachable,
+    token_refused,
+)
 
 CACHE_SECONDS = 5.0
 
@@ -55,19 +60,9 @@ class GatewayLink:
     """Probes the gateway with this service's token and callback settings."""
 
     def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        gateway_url: str,
-        token: str,
-        timeout_seconds: float,
-        callback_url: str | None,
-        webhook_secret: str | None,
+        self, gateway: GatewayClient, *, callback_url: str | None, webhook_secret: str | None
     ) -> None:
-        self.session = session
-        self.base = gateway_url.rstrip("/")
-        self.token = token
-        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self.gateway = gateway
         self.callback_url = callback_url
         self.webhook_secret = webhook_secret
         self._last: tuple[float, LinkState] | None = None
@@ -81,10 +76,8 @@ class GatewayLink:
             return self._last[1]
 
     async def _get(self, path: str) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.session.get(f"{self.base}{path}", headers=headers, timeout=self.timeout) as response:
-            body = await response.json(content_type=None) if response.status == 200 else None
-            return response.status, body
+        answer = await self.gateway.request("GET", path)
+        return answer.status, answer.json() if answer.status == 200 else None
 
     async def probe(self) -> LinkState:
         try:
@@ -107,8 +100,10 @@ class GatewayLink:
                     f"the gateway's channel list cannot be read (GET /channels: {status})",
                 )
                 return LinkState(True, True, unreadable.problem, misconfiguration=unreadable)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            return LinkState(False, None, f"the gateway cannot be reached ({type(exc).__name__})")
+        except GatewayUnavailable as exc:
+            return LinkState(False, None, str(exc))
+        except ValueError as exc:
+            return LinkState(False, None, str(GatewayUnreachable(exc)))
         callbacks = self._check_callbacks(me)
         names = ", ".join(sorted(entry.get("name", "?") for entry in channels["data"])) or "none"
         reason = f"caller {me.get('caller')!r} accepted; channels: {names}"

@@ -16,14 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import aiohttp
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.alerts import ConditionLog
 from apikit.errors import DomainError
 from apikit.logs import request_id_var
 from apikit.tracing import current_traceparent
-from orders_service.gateway_errors import TOKEN_STATUSES, GatewayTokenRefused, token_refused
+from orders_service.gateway import (
+    TOKEN_STATUSES,
+    GatewayClient,
+    GatewayTokenRefused,
+    GatewayUnavailable,
+    token_refused,
+)
 from orders_service.ids import new_outbox_id
 from orders_service.models import DNAKitOrder, OutboxMessage, User
 
@@ -59,13 +64,8 @@ class ChannelDirectory:
     reached, so a gateway restart does not block order placement.
     """
 
-    def __init__(
-        self, session: aiohttp.ClientSession, *, gateway_url: str, token: str, timeout: float
-    ) -> None:
-        self._session = session
-        self._url = f"{gateway_url.rstrip('/')}/channels"
-        self._token = token
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+    def __init__(self, gateway: GatewayClient) -> None:
+        self._gateway = gateway
         self._cached: dict[str, ChannelInfo] | None = None
         self._fetched_at = 0.0
         self._failed_at = float("-inf")
@@ -94,9 +94,9 @@ class ChannelDirectory:
                         "token_refused", token_refused(refused.status), setting="ORDERS_GATEWAY_TOKEN"
                     )
                     raise
-                except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+                except (GatewayUnavailable, ValueError, KeyError) as exc:
                     self._failed_at = time.monotonic()
-                    log.warning("cannot list the gateway's channels", extra={"error": type(exc).__name__})
+                    log.warning("cannot list the gateway's channels", extra={"error": str(exc)})
             if self._cached is None or now - self._fetched_at > STALE_CHANNELS_USABLE_SECONDS:
                 raise ChannelsUnavailable(
                     "The notification gateway cannot be asked which channels exist; try again shortly.",
@@ -105,12 +105,12 @@ class ChannelDirectory:
             return self._cached
 
     async def _fetch(self) -> dict[str, ChannelInfo]:
-        headers = {"Authorization": f"Bearer {self._token}"}
-        async with self._session.get(self._url, headers=headers, timeout=self._timeout) as response:
-            if response.status in TOKEN_STATUSES:
-                raise GatewayTokenRefused.answered(response.status)
-            response.raise_for_status()
-            listing = await response.json()
+        answer = await self._gateway.request("GET", "/channels")
+        if answer.status in TOKEN_STATUSES:
+            raise GatewayTokenRefused.answered(answer.status)
+        if answer.status != 200:
+            raise GatewayUnavailable(f"the gateway answered {answer.status}")
+        listing = answer.json()
         return {
             entry["name"]: ChannelInfo(entry["name"], entry["recipient_field"]) for entry in listing["data"]
         }

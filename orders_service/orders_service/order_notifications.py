@@ -49,6 +49,15 @@ async def messages_of(order_id: str) -> list[OutboxMessage]:
     return await OutboxMessage.filter(order_id=order_id).order_by("id")
 
 
+async def check_resend(order_id: str, channel: str | None, *, notifications: NotificationService) -> None:
+    """Refuse, before anything is written, a resend of an unknown order or by a channel its user
+    cannot get (or that cannot be checked right now)."""
+    order = await get_order(order_id)
+    if channel is not None:
+        user = await User.get(id=order.user_id)
+        await notifications.check_channel(user, channel, pointer="#/channel")
+
+
 async def resend(
     order_id: str,
     *,

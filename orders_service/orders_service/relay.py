@@ -14,14 +14,12 @@ from __future__ import annotations
 import logging
 from typing import Unpack
 
-import aiohttp
-
 from apikit.alerts import ConditionLog
 from apikit.backoff import Backoff
 from apikit.database import transaction
 from apikit.queue import QueueWorker, WorkerOptions
 from apikit.request_ids import REQUEST_ID_HEADER, new_request_id
-from orders_service.gateway_errors import TOKEN_STATUSES, token_refused
+from orders_service.gateway import TOKEN_STATUSES, GatewayClient, GatewayUnreachable, token_refused
 from orders_service.lifecycle import OrderNotificationStatus, OutboxStatus
 from orders_service.models import DNAKitOrder, OutboxMessage
 from orders_service.relay_metrics import BAD_ANSWER, UNREACHABLE, RelayMetrics, cause_of
@@ -29,11 +27,6 @@ from orders_service.relay_metrics import BAD_ANSWER, UNREACHABLE, RelayMetrics, 
 log = logging.getLogger("orders_service.relay")
 
 RETRY_STATUSES = frozenset({401, 403, 408, 409, 429})  # plus every 5xx
-
-
-def _retry_after(response: aiohttp.ClientResponse) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.isdigit() else None
 
 
 class OutboxRelay(QueueWorker[OutboxMessage]):
@@ -45,19 +38,13 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
     def __init__(
         self,
         *,
-        session: aiohttp.ClientSession,
-        gateway_url: str,
-        token: str,
-        timeout_seconds: float,
+        gateway: GatewayClient,
         backoff: Backoff,
         metrics: RelayMetrics | None = None,
         **options: Unpack[WorkerOptions],
     ) -> None:
         super().__init__(**options)
-        self.session = session
-        self.url = f"{gateway_url.rstrip('/')}/notify"
-        self.token = token
-        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self.gateway = gateway
         self.backoff = backoff
         self.conditions = ConditionLog(log)
         self.metrics = metrics
@@ -71,37 +58,31 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
             self.metrics.refusals.labels(cause).inc()
 
     async def process(self, message: OutboxMessage) -> None:
-        headers = {
-            "Authorization": f"Bearer {self.token}",
-            "Idempotency-Key": message.id,
-            REQUEST_ID_HEADER: message.request_id or new_request_id(),
-        }
+        headers = {"Idempotency-Key": message.id, REQUEST_ID_HEADER: message.request_id or new_request_id()}
         try:
-            async with self.session.post(
-                self.url, json=message.payload, headers=headers, timeout=self.timeout
-            ) as response:
-                body = await response.json(content_type=None) if response.status < 500 else None
-                if response.status != 202:
-                    self._count(cause_of(response.status))
-                if response.status == 202:
-                    self.conditions.cleared("token_refused", "the gateway accepts this service's token again")
-                    self.conditions.cleared("unreachable", "the gateway is reached again")
-                    self.conditions.cleared("gateway_error", "the gateway accepts notifications again")
-                    await self._accepted(message, body)
-                elif response.status in TOKEN_STATUSES:
-                    error = token_refused(response.status)
-                    self.conditions.raised("token_refused", error, setting="ORDERS_GATEWAY_TOKEN")
-                    await self._retry(message, error, _retry_after(response))
-                elif response.status in RETRY_STATUSES or response.status >= 500:
-                    error = f"gateway answered {response.status}"
-                    self.conditions.raised("gateway_error", error, level=logging.WARNING)
-                    await self._retry(message, error, _retry_after(response))
-                else:
-                    detail = body.get("detail") if isinstance(body, dict) else None
-                    await self._refused(message, f"gateway refused it ({response.status}): {detail or ''}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            answer = await self.gateway.request("POST", "/notify", body=message.payload, headers=headers)
+            body = answer.json() if answer.status < 500 else None
+            if answer.status != 202:
+                self._count(cause_of(answer.status))
+            if answer.status == 202:
+                self.conditions.cleared("token_refused", "the gateway accepts this service's token again")
+                self.conditions.cleared("unreachable", "the gateway is reached again")
+                self.conditions.cleared("gateway_error", "the gateway accepts notifications again")
+                await self._accepted(message, body)
+            elif answer.status in TOKEN_STATUSES:
+                error = token_refused(answer.status)
+                self.conditions.raised("token_refused", error, setting="ORDERS_GATEWAY_TOKEN")
+                await self._retry(message, error, answer.retry_after())
+            elif answer.status in RETRY_STATUSES or answer.status >= 500:
+                error = f"gateway answered {answer.status}"
+                self.conditions.raised("gateway_error", error, level=logging.WARNING)
+                await self._retry(message, error, answer.retry_after())
+            else:
+                detail = body.get("detail") if isinstance(body, dict) else None
+                await self._refused(message, f"gateway refused it ({answer.status}): {detail or ''}")
+        except GatewayUnreachable as exc:
             self._count(UNREACHABLE)
-            error = f"gateway unreachable ({type(exc).__name__})"
+            error = f"gateway unreachable ({exc.cause})"
             self.conditions.raised("unreachable", error, level=logging.WARNING)
             await self._retry(message, error, None)
         except (ValueError, KeyError, TypeError) as exc:

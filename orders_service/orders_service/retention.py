@@ -9,16 +9,11 @@ from datetime import datetime
 
 from tortoise.expressions import Q
 
-from apikit.purge import PurgeMetrics, Purger, PurgeRule, retention_of
+from apikit.purge import PurgeMetrics, Purger, PurgeRule, idempotency_rule, retention_of
 from apikit.queue import Clock, utc_now
 from orders_service.lifecycle import OutboxStatus
 from orders_service.models import IdempotencyRecord, Lease, OutboxMessage, WebhookReceipt
 from orders_service.settings import OrdersSettings
-
-
-def _idempotency_unused_since(cutoff: datetime) -> Q:
-    # Last used: created, or claimed until `locked_until`; whichever is later.
-    return Q(created_at__lt=cutoff, locked_until__lt=cutoff)
 
 
 def _receipt_older_than(cutoff: datetime) -> Q:
@@ -33,11 +28,7 @@ def orders_purger(
     settings: OrdersSettings, *, clock: Clock = utc_now, metrics: PurgeMetrics | None = None
 ) -> Purger:
     rules = [
-        PurgeRule(
-            IdempotencyRecord,
-            retention_of(settings.retention_idempotency_hours, "hours"),
-            _idempotency_unused_since,
-        ),
+        idempotency_rule(IdempotencyRecord, settings.retention_idempotency_hours),
         PurgeRule(
             WebhookReceipt,
             retention_of(settings.retention_webhook_receipts_days, "days"),

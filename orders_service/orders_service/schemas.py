@@ -116,7 +116,7 @@ class ChangeUser(_Input):
 class UserQuery(PageQuery):
     """`GET /users/`: `q` matches name (partly), e-mail, or phone number in any common format."""
 
-    q: str | None = Field(None, min_length=1, max_length=100, description="Search text.")
+    q: plain_text(100) | None = Field(None, description="Search text (no control characters).")
 
 
 class OrderQuery(PageQuery):

@@ -37,8 +37,9 @@ def _with_orders():
 
 def search_term(q: str, default_region: str) -> str:
     """What to look for in `search_text`: a phone number's digits (E.164 when it parses as one,
-    so "07451 277972" finds +447451277972), else the lower-cased text."""
-    text = q.strip()
+    so "07451 277972" finds +447451277972), else the lower-cased text. Control characters are
+    dropped: no stored text has them, and PostgreSQL refuses a NUL in a query parameter."""
+    text = "".join(char for char in q if char.isprintable()).strip()
     if _PHONE_LIKE.match(text) and len(digits_of(text)) >= MIN_PHONE_SEARCH_DIGITS:
         try:
             parsed = phonenumbers.parse(text, default_region)

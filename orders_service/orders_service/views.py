@@ -12,7 +12,6 @@ from apikit.validation import parse_query, read_body
 from orders_service import order_notifications, orders, users, webhooks
 from orders_service.keys import GATEWAY, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
 from orders_service.lifecycle import OrderStatus
-from orders_service.models import User
 from orders_service.presenters import order_detail, order_view, user_view
 from orders_service.schemas import ChangeOrder, ChangeUser, NewUser, OrderQuery, PlaceOrder, Resend, UserQuery
 
@@ -30,8 +29,9 @@ def _next_link(request: web.Request, next_cursor: str | None) -> dict[str, str]:
     return {"Link": f'<{request.rel_url.with_query(query)}>; rel="next"'}
 
 
-def _wake_relay(request: web.Request) -> None:
-    if (relay := request.app.get(RELAY)) is not None:
+def wake_relay(request: web.Request) -> None:
+    """After a commit that added outbox rows: send them now rather than at the relay's next poll."""
+    if (relay := request.config_dict.get(RELAY)) is not None:
         relay.wake()
 
 
@@ -61,7 +61,7 @@ async def place_order(request: web.Request) -> web.Response:
             response = await claim.answer(
                 connection, 201, order_view(order), {"Location": f"/orders/{order.id}"}
             )
-    _wake_relay(request)
+    wake_relay(request)
     return response
 
 
@@ -113,10 +113,7 @@ async def resend_notification(request: web.Request) -> web.Response:
     async with idempotency.claim(request, principal=request[PRINCIPAL].name, payload=payload) as claim:
         if claim.replay is not None:
             return claim.replay
-        order = await orders.get_order(order_id)
-        if command.channel is not None:
-            user = await User.get(id=order.user_id)
-            await notifications.check_channel(user, command.channel, pointer="#/channel")
+        await order_notifications.check_resend(order_id, command.channel, notifications=notifications)
         async with transaction() as connection:
             order = await order_notifications.resend(
                 order_id,
@@ -128,7 +125,7 @@ async def resend_notification(request: web.Request) -> web.Response:
             response = await claim.answer(
                 connection, 202, order_view(order), {"Location": f"/orders/{order.id}/notification"}
             )
-    _wake_relay(request)
+    wake_relay(request)
     return response
 
 

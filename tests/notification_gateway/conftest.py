@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import io
-import logging
-
 import pytest
 
-from apikit.logs import JsonFormatter, MaskingFilter
 from notification_gateway import (
     Channel,
     Message,
@@ -19,6 +15,7 @@ from notification_gateway import (
 from notification_gateway.app import create_app
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.settings import GatewaySettings
+from notification_gateway.testing import production_logs
 
 ORDERS_TOKEN = "orders-caller-token-0123456789abcdef"
 MARKETING_TOKEN = "marketing-caller-token-0123456789ab"
@@ -125,14 +122,5 @@ async def notify(client, body: dict | None = None, headers: dict | None = None):
 @pytest.fixture
 def logs():
     """Every log line as the gateway writes it (masked JSON lines), at DEBUG, SQL included."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(MaskingFilter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
+    with production_logs() as stream:
+        yield stream

@@ -16,6 +16,7 @@ from notification_gateway import PermanentDeliveryError
 from notification_gateway.app import create_app
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
 from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.keys import FLOW
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import Callback, Notification
 from notification_gateway.plugins import load_channels
@@ -74,6 +75,7 @@ async def workers(client, pigeon, receiver):
             session=session,
             policy=RetryPolicy(max_attempts=1),
             metrics=DeliveryMetrics(CollectorRegistry()),
+            flow=client.app[FLOW],
             concurrency=4,
             lease_seconds=30,
             poll_seconds=0.05,

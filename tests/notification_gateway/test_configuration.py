@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
@@ -14,7 +15,14 @@ STRONG = "a-production-token-0123456789"
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
-    for name in ("APP_ENV", "GATEWAY_TOKEN", "GATEWAY_CALLERS", "GATEWAY_PLUGINS", "GATEWAY_RATE_LIMIT"):
+    for name in (
+        "APP_ENV",
+        "GATEWAY_TOKEN",
+        "GATEWAY_CALLERS",
+        "GATEWAY_PLUGINS",
+        "GATEWAY_RATE_LIMIT",
+        "GATEWAY_OPERATOR_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GATEWAY_SUPPRESSION_KEY", "a-suppression-key-0123456789")
 
@@ -57,6 +65,10 @@ def test_each_calling_service_has_its_own_token():
         ),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_OPERATOR_TOKEN": "short"}, "GATEWAY_OPERATOR_TOKEN must be at"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_SUPPRESS_AFTER_UNDELIVERED": "0"}, "greater than or equal to 1"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKERS": "sms=5"}, r"\*=5/60s,sms=3/30s \('sms=5' is not"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKERS": "sms=0/60s"}, "at least 1 failure"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKER_COOLDOWN_SECONDS": "0"}, "greater than 0"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_SEND_RATES": "sms=fast"}, "sms=30/second,email=100/minute"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(monkeypatch, variables, message):
@@ -65,6 +77,33 @@ def test_bad_settings_are_refused_with_a_reason(monkeypatch, variables, message)
 
     with pytest.raises(ValueError, match=message):
         GatewaySettings()
+
+
+def test_operators_have_their_own_token_and_role():
+    registry = GatewaySettings(GATEWAY_TOKEN=STRONG, GATEWAY_OPERATOR_TOKEN=f"{STRONG}-op").token_registry()
+
+    operator = registry.authenticate(f"{STRONG}-op")
+    assert (operator.name, operator.roles) == ("operator", frozenset({"operator"}))
+    assert registry.authenticate(STRONG).roles == frozenset({"caller"})
+    assert GatewaySettings(GATEWAY_TOKEN=STRONG).token_registry().authenticate("dev-operator-token") is None
+    development = GatewaySettings(APP_ENV="development").token_registry()
+    assert development.authenticate("dev-operator-token").name == "operator"
+
+
+def test_breakers_and_rates_are_read_per_channel():
+    config = GatewaySettings(
+        GATEWAY_TOKEN=STRONG,
+        GATEWAY_BREAKERS="*=5/1m, sms=3/30s",
+        GATEWAY_SEND_RATES="sms=30/second,email=10/minute",
+        GATEWAY_BREAKER_COOLDOWN_SECONDS="12",
+    ).flow_config()
+
+    assert (config.breaker("sms").failures, config.breaker("sms").window.total_seconds()) == (3, 30)
+    assert (config.breaker("push").failures, config.breaker("push").window.total_seconds()) == (5, 60)
+    assert config.rates["sms"].interval == timedelta(microseconds=33334)  # never faster than asked
+    assert config.rates["email"].interval.total_seconds() == 6
+    assert config.cooldown.total_seconds() == 12
+    assert GatewaySettings(GATEWAY_TOKEN=STRONG, GATEWAY_BREAKERS="").flow_config().breaker("sms") is None
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from notification_gateway import PermanentDeliveryError, RetryableDeliveryError
 from notification_gateway.delivery import DeliveryWorker
+from notification_gateway.keys import FLOW
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import load_channels
@@ -69,6 +70,7 @@ async def make_worker(client, pigeon, email_stub, clock):
                 "policy": RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=10),
                 "metrics": DeliveryMetrics(CollectorRegistry()),
                 "receipts": ReceiptContext(channels, SuppressionRules(b"test-key")),
+                "flow": client.app[FLOW],
                 "concurrency": 8,
                 "lease_seconds": 30,
                 "poll_seconds": 0.05,

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from notification_gateway import RetryableDeliveryError
 from notification_gateway.delivery import DeliveryWorker
-from notification_gateway.keys import CHANNELS, DELIVERY_METRICS, RECEIPTS
+from notification_gateway.keys import CHANNELS, DELIVERY_METRICS, FLOW, RECEIPTS
 from notification_gateway.policy import RetryPolicy
 from tests.notification_gateway.conftest import ORDERS, notify, notify_body
 
@@ -50,6 +50,7 @@ async def test_metrics_count_deliveries_attempts_latency_and_queue_depth(client,
             policy=RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=1),
             metrics=client.app[DELIVERY_METRICS],
             receipts=client.app[RECEIPTS],
+            flow=client.app[FLOW],
             concurrency=1,
             lease_seconds=30,
             poll_seconds=1,

@@ -169,6 +169,16 @@ async def test_channels_lists_each_installed_channel(client):
         "plugin": "pigeon",
         "version": "9.9.9",
         "receipts": False,
+        "flow": {
+            "circuit": "closed",
+            "failures": 0,
+            "breaker": "5/60s",
+            "opened_at": None,
+            "opened_by": None,
+            "probe_at": None,
+            "paused_until": None,
+            "send_rate": None,
+        },
     }
 
 

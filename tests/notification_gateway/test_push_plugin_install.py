@@ -8,14 +8,13 @@ virtual environment, since the workspace's own has every plugin installed.
 from __future__ import annotations
 
 import json
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.processes import free_port
-from tests.venvs import VenvService, find_uv, uv
+from tests.venvs import VenvService, find_uv, make_venv, uv
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -45,18 +44,7 @@ def _channels(python: Path, env: dict[str, str], log_path: Path) -> dict[str, di
 
 def test_installing_the_push_plugin_adds_the_channel_and_uninstalling_removes_it(tmp_path: Path) -> None:
     uv_path = find_uv()
-    venv = tmp_path / "venv"
-    python = venv / "bin" / "python"
-    uv(uv_path, "venv", "--quiet", "--python", sys.executable, str(venv))
-    uv(
-        uv_path,
-        "pip",
-        "install",
-        "--quiet",
-        "--python",
-        str(python),
-        *(f"./{path}" for path in BASE_DISTRIBUTIONS),
-    )
+    python = make_venv(tmp_path / "venv", *BASE_DISTRIBUTIONS)
 
     env = {
         "APP_ENV": "development",

@@ -20,7 +20,7 @@ from notification_gateway.app import create_app
 from notification_gateway.confirmation import ConfirmationWorker
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.http_channel import sign_webhook
-from notification_gateway.keys import CHANNELS, DELIVERY_METRICS, RECEIPTS
+from notification_gateway.keys import CHANNELS, DELIVERY_METRICS, FLOW, RECEIPTS
 from notification_gateway.models import ConfirmationTimer, Notification, ProviderReceiptRecord, Suppression
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.status import TimerStatus
@@ -87,6 +87,7 @@ async def workers(client):
             policy=RetryPolicy(max_attempts=1),
             metrics=client.app[DELIVERY_METRICS],
             receipts=client.app[RECEIPTS],
+            flow=client.app[FLOW],
             concurrency=8,
             lease_seconds=30,
             poll_seconds=1,

@@ -11,6 +11,7 @@ import pytest
 from apikit.backoff import Backoff
 from orders_service.app import create_app
 from orders_service.db import orders_tortoise_config
+from orders_service.gateway import GatewayClient
 from orders_service.models import DNAKitOrder, User
 from orders_service.relay import OutboxRelay
 from orders_service.settings import OrdersSettings
@@ -96,10 +97,7 @@ async def make_relay(gateway_process):
 
         def make(url: str = gateway_process.url, token: str = GATEWAY_TOKEN, metrics=None) -> OutboxRelay:
             return OutboxRelay(
-                session=session,
-                gateway_url=url,
-                token=token,
-                timeout_seconds=5,
+                gateway=GatewayClient(session, gateway_url=url, token=token, timeout_seconds=5),
                 backoff=Backoff(base_seconds=1, max_seconds=8),
                 concurrency=4,
                 lease_seconds=30,

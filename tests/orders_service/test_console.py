@@ -11,10 +11,12 @@ from yarl import URL
 
 from apikit.settings import Environment
 from orders_service.app import create_app
-from orders_service.keys import NOTIFICATIONS
+from orders_service.keys import GATEWAY, NOTIFICATIONS, RELAY
 from orders_service.lifecycle import StaffRole
 from orders_service.models import DNAKitOrder, OrderChange, StaffSession, User
+from orders_service.relay import OutboxRelay
 from orders_service.staff import add_staff, disable_staff
+from tests.orders_service.conftest import ADMIN
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -271,6 +273,31 @@ async def test_in_development_the_cookie_is_not_secure(aiohttp_client, orders_se
     assert session["httponly"] is True
 
 
+async def test_an_order_placed_in_the_console_wakes_the_relay(aiohttp_client, orders_settings, monkeypatch):
+    """The relay belongs to the main application, not the console's: it must still be woken."""
+    woken = []
+    monkeypatch.setattr(OutboxRelay, "wake", lambda relay: woken.append(relay))
+    app = create_app(orders_settings.model_copy(update={"relay_enabled": True}))
+    visitor = Visitor(await aiohttp_client(app))
+    await add_staff(email="admin@example.com", name="A", role=StaffRole.ADMIN, password=PASSWORD)
+    user = await User.create(id="u_ada", name="Ada Lovelace", email="ada@example.com")
+    assert (await visitor.sign_in("admin@example.com")).status == 303
+    form = {
+        "csrf_token": await visitor.token(f"/console/users/{user.id}"),
+        "sequencing_type": "targeted-sequencing",
+        "shipping_info.recipient_name": "Ada Lovelace",
+        "shipping_info.address_lines.0": "12 Example Street",
+        "shipping_info.city": "London",
+        "shipping_info.postcode": "N1 9GU",
+        "shipping_info.country": "GB",
+    }
+
+    placed = await visitor.post(f"/console/users/{user.id}/orders", form)
+
+    assert placed.status == 303
+    assert woken == [app[RELAY]]
+
+
 async def test_cancel_order_in_the_console_withdraws_the_notification_and_names_who(client, admin, ada):
     token = await admin.token(f"/console/users/{ada.id}")
     form = {
@@ -308,9 +335,8 @@ async def test_a_named_channel_that_cannot_be_checked_is_reported_by_notify_by(
     client, admin, ada, monkeypatch
 ):
     token = await admin.token(f"/console/users/{ada.id}")
-    directory = client.app[NOTIFICATIONS].directory
-    monkeypatch.setattr(directory, "_url", "http://127.0.0.1:9/channels")  # the gateway is gone
-    monkeypatch.setattr(directory, "_cached", None)
+    monkeypatch.setattr(client.app[GATEWAY], "base_url", "http://127.0.0.1:9")  # the gateway is gone
+    monkeypatch.setattr(client.app[NOTIFICATIONS].directory, "_cached", None)
     form = {
         "csrf_token": token,
         "sequencing_type": "targeted-sequencing",
@@ -331,3 +357,16 @@ async def test_a_named_channel_that_cannot_be_checked_is_reported_by_notify_by(
     assert "gateway cannot be reached, so its channels cannot be listed" in page
     assert automatic.status == 303  # the outbox keeps it until the gateway is back
     assert await DNAKitOrder.all().count() == 1
+
+
+async def test_a_search_with_control_characters_still_finds_people(client, admin):
+    created = await client.post(
+        "/users", json={"name": "Ada Lovelace", "email": "ada@example.com"}, headers=ADMIN
+    )
+    assert created.status == 201
+    response = await admin.get("/console/users?q=ad%00a%1B")
+
+    assert response.status == 200
+    page = await response.text()
+    assert "Ada Lovelace" in page
+    assert "\x00" not in page

@@ -10,9 +10,8 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from notification_gateway.db import gateway_tortoise_config
-from orders_service.app import create_app, gateway_link
-from tests.conftest import GATEWAY_TOKEN
+from orders_service.app import create_app, gateway_client, gateway_link
+from tests.conftest import GATEWAY_TOKEN, api_only_gateway
 from tests.processes import ServiceProcess, free_port
 
 OTHER_SECRET = "whsec_b3RoZXItc2VjcmV0LXRoYXQtZG9lcy1ub3QtbWF0Y2g="
@@ -21,34 +20,19 @@ OTHER_SECRET = "whsec_b3RoZXItc2VjcmV0LXRoYXQtZG9lcy1ub3QtbWF0Y2g="
 @pytest.fixture(scope="module")
 def gateway_without_secrets(database_server, tmp_path_factory):
     """A gateway that knows the orders token but has no webhook secret for it."""
+    settings = {
+        "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
+        "GATEWAY_CALLBACK_ORIGINS": "http://127.0.0.1:8080",
+        "GATEWAY_PLUGINS": "email",
+    }
     workdir = tmp_path_factory.mktemp("gateway_without_secrets")
-    port = free_port()
-    service = ServiceProcess(
-        "notification_gateway",
-        {
-            "GATEWAY_DATABASE_URL": database_server.database_url(
-                "gateway_without_secrets", gateway_tortoise_config, workdir
-            ),
-            "GATEWAY_PORT": str(port),
-            "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
-            "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
-            "GATEWAY_CALLBACK_ORIGINS": "http://127.0.0.1:8080",
-            "GATEWAY_WORKERS_ENABLED": "false",
-            "GATEWAY_PLUGINS": "email",
-            "EMAIL_API_URL": "http://127.0.0.1:9/email",
-            "EMAIL_API_TOKEN": "unused",
-        },
-        port=port,
-        log_path=workdir / "gateway.log",
-    )
-    service.start()
-    yield service
-    service.stop()
+    with api_only_gateway(database_server, workdir, "gateway_without_secrets", settings) as service:
+        yield service
 
 
 async def _probe(settings):
     async with aiohttp.ClientSession() as session:
-        return await gateway_link(session, settings).probe()
+        return await gateway_link(gateway_client(session, settings), settings).probe()
 
 
 async def test_a_well_configured_link_passes(orders_settings):

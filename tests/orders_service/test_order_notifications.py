@@ -99,7 +99,7 @@ async def test_with_the_gateway_down_the_story_says_so_and_keeps_local_facts(
 ):
     order = await _placed(client)
     await run_once(make_relay())
-    monkeypatch.setattr(client.app[GATEWAY_KEY], "_url", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(client.app[GATEWAY_KEY], "base_url", "http://127.0.0.1:9")  # nothing listens there
 
     story = await (await client.get(f"/orders/{order['id']}/notification", headers=ADMIN)).json()
 

@@ -81,6 +81,14 @@ async def test_an_empty_search_is_a_400(client):
     assert (await response.json())["errors"][0]["parameter"] == "q"
 
 
+@pytest.mark.parametrize("q", ["\x1b\x1c\x00O\x10", "ada\x00", "a\nb"])
+async def test_a_search_with_control_characters_is_a_400_not_a_database_error(client, q):
+    response = await client.get("/users/", params={"q": q}, headers=ADMIN)
+
+    assert response.status == 400
+    assert (await response.json())["errors"][0]["parameter"] == "q"
+
+
 async def test_adding_a_phone_number_makes_the_user_findable_by_it(client, people):
     grace = people["Grace Hopper"]
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from notification_gateway.db import gateway_tortoise_config
 from orders_service.db import orders_tortoise_config
-from tests.conftest import GATEWAY_TOKEN, WEBHOOK_SECRET
+from tests.conftest import GATEWAY_TOKEN, WEBHOOK_SECRET, api_only_gateway
 from tests.processes import ServiceProcess, free_port
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -85,31 +84,10 @@ def test_orders_api_conforms_to_its_own_spec(orders_process, tmp_path):
 @pytest.fixture
 def gateway_fuzz_process(database_server, tmp_path):
     """Workers off: the fuzzer checks the HTTP contract, not deliveries to an absent provider."""
-    port = free_port()
-    service = ServiceProcess(
-        "notification_gateway",
-        {
-            "GATEWAY_DATABASE_URL": database_server.database_url(
-                "gateway", gateway_tortoise_config, tmp_path
-            ),
-            "GATEWAY_TOKEN": FUZZ_GATEWAY_TOKEN,
-            "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
-            "GATEWAY_PORT": str(port),
-            "GATEWAY_RATE_LIMIT": "100000/second",
-            "GATEWAY_RECIPIENT_LIMITS": "",  # load tests send many SMS to one number
-            "GATEWAY_WORKERS_ENABLED": "false",
-            "GATEWAY_PLUGINS": "email,sms",
-            "EMAIL_API_URL": "http://127.0.0.1:9/email",
-            "EMAIL_API_TOKEN": "unused",
-            "SMS_API_URL": "http://127.0.0.1:9/sms",
-            "SMS_API_TOKEN": "unused",
-        },
-        port=port,
-        log_path=tmp_path / "gateway.log",
-    )
-    service.start()
-    yield service
-    service.stop()
+    with api_only_gateway(
+        database_server, tmp_path, "gateway", {"GATEWAY_TOKEN": FUZZ_GATEWAY_TOKEN}
+    ) as service:
+        yield service
 
 
 def test_gateway_api_conforms_to_its_own_spec(gateway_fuzz_process, tmp_path):

@@ -17,9 +17,9 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 
 from apikit.errors import DomainError
-from apikit.keys import DOMAIN_ERRORS
 from apikit.problems import Problem
 from orders_service.console import views
+from orders_service.console.forms import status_of
 from orders_service.console.guard import Forbidden, SignInRequired, guard_middleware
 from orders_service.console.keys import SESSION_STORAGE
 from orders_service.console.sessions import DatabaseSessionStorage
@@ -48,8 +48,7 @@ async def error_pages(request: web.Request, handler):
     except Problem as problem:
         return _error_page(request, problem.status, problem.detail or "The request was refused.")
     except DomainError as error:
-        kind = request.config_dict[DOMAIN_ERRORS].get(type(error))
-        return _error_page(request, kind.status if kind else 422, error.detail)
+        return _error_page(request, status_of(error, request), error.detail)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

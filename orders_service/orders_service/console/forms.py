@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aiohttp import web
+
 from apikit.errors import DomainError
+from apikit.middlewares import problem_type_of
 from apikit.problems import Problem
 
 
@@ -29,6 +32,14 @@ def errors_of(error: Problem | DomainError) -> dict[str, str]:
         else:
             found.setdefault("form", item.detail)
     return found or {"form": error.detail or "The request was refused."}
+
+
+def status_of(error: Problem | DomainError, request: web.Request) -> int:
+    """The status the API answers for the same refusal, so a page and the API agree."""
+    if isinstance(error, Problem):
+        return error.status
+    kind = problem_type_of(error, request)
+    return kind.status if kind else 422
 
 
 def _text(form: Mapping[str, Any], name: str) -> str | None:

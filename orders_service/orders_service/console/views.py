@@ -25,11 +25,12 @@ from orders_service.console.guard import (
 )
 from orders_service.console.keys import SESSION_STORAGE
 from orders_service.console.templating import render
-from orders_service.keys import GATEWAY, NOTIFICATIONS, RELAY, SETTINGS
+from orders_service.keys import GATEWAY, NOTIFICATIONS, SETTINGS
 from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, SequencingType, allowed_next
 from orders_service.models import DNAKitOrder, User
 from orders_service.notifications import ChannelsUnavailable, recipient_of
 from orders_service.schemas import COUNTRY_CODES, ChangeUser, OrderQuery, PlaceOrder, Resend
+from orders_service.views import wake_relay
 
 PAGE_SIZE = 50
 RECIPIENT_FIELDS = {
@@ -41,11 +42,6 @@ RECIPIENT_FIELDS = {
 
 def _see_other(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location)
-
-
-def _wake_relay(request: web.Request) -> None:
-    if (relay := request.app.get(RELAY)) is not None:
-        relay.wake()
 
 
 def _page_after(request: web.Request) -> str | None:
@@ -136,7 +132,8 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 async def list_users(request: web.Request) -> web.StreamResponse:
-    q = request.query.get("q", "").strip()[:100] or None
+    typed = "".join(char for char in request.query.get("q", "") if char.isprintable())
+    q = typed.strip()[:100] or None
     found, last_id = await users.list_users(
         limit=PAGE_SIZE,
         after=_page_after(request),
@@ -244,17 +241,13 @@ async def place_order(request: web.Request) -> web.StreamResponse:
                 connection=connection,
             )
     except (Problem, DomainError) as error:
-        status = error.status if isinstance(error, Problem) else _status_of(error)
+        status = forms.status_of(error, request)
         shown = values | {"notification_channel": values["notification_channel"] or ""}
         return await _user_page(
             request, user, order_errors=forms.errors_of(error), order_values=shown, status=status
         )
-    _wake_relay(request)
+    wake_relay(request)
     raise _see_other(f"/console/orders/{order.id}")
-
-
-def _status_of(error: DomainError) -> int:
-    return 503 if isinstance(error, ChannelsUnavailable) else 422
 
 
 # --- orders --------------------------------------------------------------------------------------
@@ -342,11 +335,7 @@ async def resend_notification(request: web.Request) -> web.StreamResponse:
     notifications = request.config_dict[NOTIFICATIONS]
     try:
         command = validate(Resend, {"channel": channel})
-        order = await orders.get_order(order_id)
-        if command.channel is not None:
-            await notifications.check_channel(
-                await User.get(id=order.user_id), command.channel, pointer="#/channel"
-            )
+        await order_notifications.check_resend(order_id, command.channel, notifications=notifications)
         async with transaction() as connection:
             await order_notifications.resend(
                 order_id,
@@ -358,7 +347,8 @@ async def resend_notification(request: web.Request) -> web.StreamResponse:
     except order_notifications.NotResendable as error:
         return await show_order(request, errors={"channel": error.detail}, status=409)
     except (Problem, DomainError) as error:
-        status = _status_of(error) if isinstance(error, DomainError) else error.status
-        return await show_order(request, errors=forms.errors_of(error), status=status)
-    _wake_relay(request)
+        return await show_order(
+            request, errors=forms.errors_of(error), status=forms.status_of(error, request)
+        )
+    wake_relay(request)
     raise _see_other(f"/console/orders/{order_id}")
