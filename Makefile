@@ -27,6 +27,13 @@ RUN_GATEWAY_TOKEN = $(or $(GATEWAY_TOKEN),dev-gateway-token)
 RUN_TOKENS = GATEWAY_TOKEN='$(RUN_GATEWAY_TOKEN)' \
 	ORDERS_GATEWAY_TOKEN='$(or $(ORDERS_GATEWAY_TOKEN),$(firstword $(subst $(comma), ,$(RUN_GATEWAY_TOKEN))))' \
 	ADMIN_TOKEN='$(or $(ADMIN_TOKEN),dev-admin-token)' SUPPORT_TOKEN='$(or $(SUPPORT_TOKEN),dev-support-token)'
+# Delivery receipts and inbound SMS, for `make run` only (test processes choose their own): the
+# sandbox signs them with its development keys, the gateway checks them with the same ones.
+run: export SANDBOX_RECEIPTS_URL ?= http://127.0.0.1:8081/receipts
+run: export SANDBOX_INBOUND_URL ?= http://127.0.0.1:8081/inbound
+run: export EMAIL_RECEIPT_SECRET ?= dev-email-receipt-secret
+run: export SMS_RECEIPT_SECRET ?= dev-sms-receipt-secret
+run: export PUSH_RECEIPT_SECRET ?= dev-push-receipt-secret
 
 .PHONY: help setup run test check test-postgres lint format migrations query-count bench screenshots clean
 
@@ -86,7 +93,7 @@ migrations: setup
 
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read users_search gateway_throughput end_to_end_latency purge_under_load priority_lanes batch_intake
+	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read users_search gateway_throughput end_to_end_latency purge_under_load priority_lanes batch_intake receipts_throughput
 	$(RUN) python -m benchmarks
 
 screenshots: setup

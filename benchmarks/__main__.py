@@ -30,6 +30,7 @@ MODULES = (
     "purge_under_load",
     "priority_lanes",
     "batch_intake",
+    "receipts_throughput",
 )
 
 

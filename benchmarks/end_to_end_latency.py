@@ -91,6 +91,7 @@ def _gateway(workdir: Path, database_url: str, sandbox_url: str, orders_port: in
         CALLER,
         GATEWAY_TOKEN="",
         GATEWAY_CALLERS=f"orders:{CALLER}",
+        GATEWAY_SUPPRESSION_KEY="bench-suppression-key-0123456789",
         GATEWAY_WEBHOOK_SECRETS=f"orders:{SECRET}",
         GATEWAY_CALLBACK_ORIGINS=f"http://127.0.0.1:{orders_port}",
         PUSH_API_URL=sandbox_url + "/push",

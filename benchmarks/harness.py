@@ -126,6 +126,7 @@ def gateway(
         "GATEWAY_DATABASE_URL": database_url,
         "GATEWAY_PORT": str(port),
         "GATEWAY_TOKEN": token,
+        "GATEWAY_SUPPRESSION_KEY": "bench-suppression-key-0123456789",
         "GATEWAY_PLUGINS": "email,sms",
         "GATEWAY_RATE_LIMIT": "1000000/second",
         "GATEWAY_RECIPIENT_LIMITS": "",  # benchmarks send many messages to one address

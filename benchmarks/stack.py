@@ -79,6 +79,7 @@ def orders_stack(databases, workdir: Path, memory: harness.PeakMemory) -> Iterat
             CALLER,
             GATEWAY_TOKEN="",
             GATEWAY_CALLERS=f"orders:{CALLER}",
+            GATEWAY_SUPPRESSION_KEY="bench-suppression-key-0123456789",
             GATEWAY_WEBHOOK_SECRETS=f"orders:{SECRET}",
             GATEWAY_CALLBACK_ORIGINS=f"http://127.0.0.1:{orders_port}",
             GATEWAY_RECIPIENT_LIMITS="",  # every order goes to one address; no per-recipient cap

@@ -72,6 +72,7 @@ def api_only_gateway(
         {
             "GATEWAY_DATABASE_URL": database_server.database_url(database, gateway_tortoise_config, workdir),
             "GATEWAY_PORT": str(port),
+            "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
             "GATEWAY_WORKERS_ENABLED": "false",
             "GATEWAY_PLUGINS": "email,sms",
             "GATEWAY_RATE_LIMIT": "100000/second",

@@ -17,7 +17,9 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 PLUGIN_VARIABLES = {
-    f"{p}_{s}" for p in ("EMAIL", "SMS", "PUSH") for s in ("API_URL", "API_TOKEN", "TIMEOUT_SECONDS")
+    f"{p}_{s}"
+    for p in ("EMAIL", "SMS", "PUSH")
+    for s in ("API_URL", "API_TOKEN", "TIMEOUT_SECONDS", "RECEIPT_SECRET")
 }
 SANDBOX_VARIABLES = set(SANDBOX_SETTINGS)
 

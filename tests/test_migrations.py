@@ -41,7 +41,7 @@ BEFORE_0003 = (
 
 async def _scratch_database(database_server, tmp_path) -> str:
     if database_server.kind == "sqlite":
-        return f"sqlite://{tmp_path / 'orders.sqlite3'}"
+        return f"sqlite://{tmp_path / 'scratch.sqlite3'}"
     name = f"test_migration_{uuid.uuid4().hex[:8]}"
     await database_server._admin(f'CREATE DATABASE "{name}"')
     return database_server._url(name)
@@ -67,31 +67,34 @@ async def test_outbox_rows_written_before_0003_refer_to_their_order_after_it(dat
     assert [tuple(dict(row).values()) for row in rows] == [("obx_1", "ord_1", "ntf_1"), ("obx_2", None, None)]
 
 
-# A delivered notification with an attempt and an owed callback, as the gateway wrote them at 0005:
-# later migrations must upgrade tables that other tables' rows refer to.
-GATEWAY_AT_0005 = (
+# Rows as the gateway wrote them before 0006: `delivered` meant the provider accepted the message.
+BEFORE_0006 = (
     "INSERT INTO notifications (id, caller, recipient_id, recipient, message, attributes, channel,"
-    " fallback_channels, status, attempt_count, attempts_on_channel, next_attempt_at, created_at, updated_at)"
-    " VALUES ('ntf_1', 'orders', 'u_1', '{}', 'Hi', '{}', 'sms', '[]', 'delivered', 1, 1,"
-    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
-    "INSERT INTO delivery_attempts (id, number, channel, outcome, started_at, duration_ms, notification_id)"
-    " VALUES (1, 1, 'sms', 'delivered', CURRENT_TIMESTAMP, 5, 'ntf_1')",
-    "INSERT INTO callbacks (id, url, payload, status, attempts, next_attempt_at, created_at, notification_id)"
-    " VALUES ('cb_1', 'http://127.0.0.1:8080/w', '{}', 'pending', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP,"
-    " 'ntf_1')",
+    " fallback_channels, status, attempt_count, attempts_on_channel, next_attempt_at, created_at,"
+    " updated_at) VALUES"
+    " ('ntf_1', 'orders', 'u_1', '{}', 'Hi', '{}', 'sms', '[]', 'delivered', 1, 1, CURRENT_TIMESTAMP,"
+    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
+    " ('ntf_2', 'orders', 'u_1', '{}', 'Hi', '{}', 'sms', '[]', 'failed', 1, 1, CURRENT_TIMESTAMP,"
+    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    "INSERT INTO delivery_attempts (notification_id, number, channel, outcome, started_at, duration_ms)"
+    " VALUES ('ntf_1', 1, 'sms', 'delivered', CURRENT_TIMESTAMP, 1.0),"
+    " ('ntf_2', 1, 'sms', 'permanent', CURRENT_TIMESTAMP, 1.0)",
 )
 
 
-async def test_a_gateway_with_delivered_rows_upgrades_to_the_latest_migration(database_server, tmp_path):
+async def test_notifications_delivered_before_0006_are_sent_after_it(database_server, tmp_path):
     config = gateway_tortoise_config(await _scratch_database(database_server, tmp_path))
     try:
-        await migrations_api.migrate(config=config, target="models.0005_callback_refusal_and_leases")
-        for statement in GATEWAY_AT_0005:
+        await migrations_api.migrate(config=config, target="models.0003_recipient_address_key")
+        for statement in BEFORE_0006:
             await connections.get("default").execute_script(statement)
         await migrations_api.migrate(config=config)
 
+        _, notifications = await connections.get("default").execute_query(
+            "SELECT id, status, event_count FROM notifications ORDER BY id"
+        )
         _, attempts = await connections.get("default").execute_query(
-            "SELECT notification_id FROM delivery_attempts"
+            "SELECT notification_id, outcome FROM delivery_attempts ORDER BY notification_id"
         )
     finally:
         await Tortoise.close_connections()
@@ -99,4 +102,8 @@ async def test_a_gateway_with_delivered_rows_upgrades_to_the_latest_migration(da
             name = config["connections"]["default"].rsplit("/", 1)[1]
             await database_server._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    assert [dict(row)["notification_id"] for row in attempts] == ["ntf_1"]
+    assert [tuple(dict(row).values()) for row in notifications] == [
+        ("ntf_1", "sent", 0),
+        ("ntf_2", "failed", 0),
+    ]
+    assert [tuple(dict(row).values()) for row in attempts] == [("ntf_1", "sent"), ("ntf_2", "permanent")]

@@ -114,6 +114,7 @@ def raising(database_server, tmp_path, monkeypatch, aiohttp_client):
                     APP_ENV="production",
                     GATEWAY_DATABASE_URL=gateway_database,
                     GATEWAY_TOKEN=TOKEN,
+                    GATEWAY_SUPPRESSION_KEY="test-suppression-key-0123456789",
                     GATEWAY_PLUGINS="email,sms",
                     GATEWAY_WORKERS_ENABLED=False,
                 )

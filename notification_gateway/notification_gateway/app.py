@@ -19,8 +19,9 @@ from apikit.keys import METRICS_RECORDER
 from apikit.problems import ProblemType
 from apikit.purge import purge_in_background
 from apikit.queue import running
-from notification_gateway import batches, notifications, routing, scheduling, templates
+from notification_gateway import batches, notifications, receipts, routing, scheduling, suppression, templates
 from notification_gateway.callbacks import CallbackPolicy, CallbackSender
+from notification_gateway.confirmation import ConfirmationWorker
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.flow import ANY_CHANNEL, ChannelNotFound, FlowControl
@@ -29,10 +30,12 @@ from notification_gateway.keys import (
     CALLBACK_SENDER,
     CHANNELS,
     CLOCK,
+    CONFIRMATION_WORKER,
     DELIVERY_METRICS,
     FLOW,
     HTTP_SESSION,
     IDEMPOTENCY,
+    RECEIPTS,
     RECIPIENT_CAPS,
     ROUTING,
     SETTINGS,
@@ -112,6 +115,35 @@ DOMAIN_ERRORS = {
         422,
         "Each recipient id may appear once in a batch; its later entries are refused.",
     ),
+    receipts.NoWebhooks: ProblemType(
+        "no-receipts",
+        "This channel takes no receipts or inbound messages",
+        404,
+        "The channel is not installed, its plugin reads no provider webhooks of this kind, or its "
+        "<CHANNEL>_RECEIPT_SECRET is not set.",
+    ),
+    receipts.WebhookRefused: ProblemType(
+        "bad-provider-signature",
+        "The provider's signature is missing, wrong or stale",
+        401,
+        "Receipts and inbound messages are authenticated by the provider's signature over the raw body, "
+        "made with the channel's receipt secret, at most five minutes old.",
+    ),
+    receipts.WebhookUnreadable: ProblemType(
+        "unreadable-provider-webhook",
+        "The provider's request cannot be read",
+        400,
+        "It is signed, but its body is not what the channel's provider sends.",
+    ),
+    suppression.NoSuchChannel: ProblemType(
+        "no-such-channel",
+        "No such channel",
+        404,
+        "Suppressions are looked up on an installed channel; `detail` lists them.",
+    ),
+    suppression.SuppressionNotFound: ProblemType(
+        "suppression-not-found", "No such suppression", 404, "No suppression in force has this id."
+    ),
     notifications.NotRetryable: ProblemType(
         "not-retryable",
         "Only failed notifications can be retried",
@@ -163,6 +195,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
             max_seconds=settings.retry_max_seconds,
         ),
         metrics=app[DELIVERY_METRICS],
+        receipts=app[RECEIPTS],
         flow=app[FLOW],
         concurrency=settings.delivery_concurrency,
         lease_seconds=settings.lease_seconds,
@@ -170,6 +203,20 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         lanes=delivery_lanes(settings.bulk_share),
     )
     app[WORKER] = worker
+    async with running(worker, grace_seconds=SHUTDOWN_GRACE_SECONDS):
+        yield
+
+
+async def _confirmations(app: web.Application) -> AsyncIterator[None]:
+    """Fall back when a sent notification's `delivered` receipt does not come in time."""
+    settings = app[SETTINGS]
+    worker = ConfirmationWorker(
+        on_requeued=app[WORKER].wake,
+        concurrency=CALLBACK_CONCURRENCY,
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.poll_seconds,
+    )
+    app[CONFIRMATION_WORKER] = worker
     async with running(worker, grace_seconds=SHUTDOWN_GRACE_SECONDS):
         yield
 
@@ -218,6 +265,17 @@ def create_app(
     app[RECIPIENT_CAPS] = parse_caps(settings.recipient_limits)
     app[CALLBACK_POLICY] = CallbackPolicy(settings.allowed_callback_origins(), settings.signing_secrets())
     app[DELIVERY_METRICS] = DeliveryMetrics(app[METRICS_RECORDER].registry)
+    rules = suppression.SuppressionRules(settings.address_hash_key(), settings.suppress_after_undelivered)
+    app[RECEIPTS] = receipts.ReceiptContext(app[CHANNELS], rules)
+    for entry in app[CHANNELS]:
+        if callable(getattr(entry.channel, "parse_receipt", None)) and not receipts.reads(
+            entry.channel, "parse_receipt"
+        ):
+            log.warning(
+                "%s_RECEIPT_SECRET is not set: %s receipts are refused and its notifications stop at sent",
+                entry.channel.name.upper(),
+                entry.channel.name,
+            )
     app.cleanup_ctx.append(database_ctx(gateway_tortoise_config(settings.database_url)))
     app[FLOW] = FlowControl(settings.flow_config(), FlowMetrics(app[METRICS_RECORDER].registry))
     for problem in _flow_problems(app[FLOW], app[CHANNELS]):
@@ -226,6 +284,7 @@ def create_app(
     app.cleanup_ctx.append(_http_session)
     if settings.workers_enabled:
         app.cleanup_ctx.append(_delivery)
+        app.cleanup_ctx.append(_confirmations)
         app.cleanup_ctx.append(_callbacks)
     if settings.purge_enabled:
         purger = partial(gateway_purger, settings)  # what the retention settings no longer keep

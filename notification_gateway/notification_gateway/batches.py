@@ -81,7 +81,7 @@ async def accept_batch(
                     )
                 )
                 continue
-            notification = await accept_for(
+            notification, _event = await accept_for(
                 request,
                 recipient,
                 caller=caller,

@@ -1,9 +1,9 @@
-"""Status callbacks: when a notification reaches a final status, its caller is told, signed.
+"""Status callbacks: when a notification's status changes, its caller is told, signed.
 
 Signing follows Standard Webhooks (`webhook-id`, `webhook-timestamp`,
 `webhook-signature` = HMAC-SHA256 over `id.timestamp.body` with the caller's
 secret), via the `standardwebhooks` library. A callback is a row written in the
-same transaction as the final status, then sent by a queue worker until the
+same transaction as the change (see `events`), then sent by a queue worker until the
 caller answers 2xx, with capped backoff, for up to three days. Callbacks only
 go to configured origins, never to wherever a request says (no SSRF), and
 never follow redirects.
@@ -26,8 +26,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from apikit.backoff import Backoff
 from apikit.queue import QueueWorker, WorkerOptions
 from apikit.tracing import current_traceparent
-from notification_gateway.models import Callback, Notification
-from notification_gateway.status import CallbackStatus, NotificationStatus
+from notification_gateway.models import Callback, Notification, NotificationEvent
+from notification_gateway.status import CallbackStatus
 
 log = logging.getLogger("notification_gateway.callbacks")
 
@@ -75,40 +75,40 @@ class CallbackPolicy:
             )
 
 
-def payload_for(notification: Notification, status: NotificationStatus, now: datetime) -> dict:
+def payload_for(notification: Notification, event: NotificationEvent, kind: str) -> dict:
+    """`type` says which change (`notification.sent`, `.delivered`, `.bounced`, `.fallback`, ...);
+    `data.sequence` orders the changes of one notification."""
+    at = event.occurred_at.isoformat()
     return {
-        "type": f"notification.{status}",
-        "timestamp": now.isoformat(),
+        "type": f"notification.{kind}",
+        "timestamp": at,
         "data": {
             "id": notification.id,
-            "status": str(status),
-            "channel": notification.channel,
+            "status": str(event.status),
+            "channel": event.channel,
+            "reason": event.reason,
+            "source": str(event.source),
+            "sequence": event.sequence,
             "reference": notification.reference,
             "recipient_id": notification.recipient_id,
-            "finished_at": now.isoformat(),
+            "occurred_at": at,
+            "finished_at": at if event.status.is_final else None,
         },
     }
 
 
 async def owe_callback(
-    notification: Notification,
-    status: NotificationStatus,
-    *,
-    channel: str,
-    now: datetime,
-    connection: BaseDBAsyncClient,
+    notification: Notification, event: NotificationEvent, *, kind: str, connection: BaseDBAsyncClient
 ) -> None:
-    """Queue the callback for a final status, in the transaction that records it."""
+    """Queue the callback for an event, in the transaction that records it."""
     if not notification.callback_url:
         return
-    payload = payload_for(notification, status, now)
-    payload["data"]["channel"] = channel
     await Callback.create(
         using_db=connection,
         notification_id=notification.id,
         url=notification.callback_url,
-        payload=payload,
-        next_attempt_at=now,
+        payload=payload_for(notification, event, kind),
+        next_attempt_at=event.occurred_at,
         traceparent=current_traceparent(),
     )
 

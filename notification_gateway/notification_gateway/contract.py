@@ -9,7 +9,16 @@ otherwise. The gateway, not the plugin, keeps the address and the provider
 token out of every reason, detail and log line.
 
 Optional capabilities are extra methods a channel may define; the gateway looks
-for them and a channel without one simply lacks that capability.
+for them and a channel without one simply lacks that capability:
+
+- receipts: `parse_receipt(headers, body) -> list[ProviderReceipt]` reads the
+  provider's delivery receipts (`POST /receipts/{channel}`);
+- inbound messages: `parse_inbound(headers, body) -> list[InboundMessage]` reads
+  users' replies such as `STOP` (`POST /inbound/{channel}`).
+
+Both raise ValueError for a body they cannot read. Before either is called the
+gateway asks `verify_webhook(headers, body)` whether the provider signed the
+request; `HttpChannel` verifies the common HMAC-SHA256 scheme itself.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
     import aiohttp
@@ -58,6 +68,33 @@ class Receipt:
     provider_status: int
     provider_reference: str | None = None
     detail: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderReceipt:
+    """What the provider later reported about a message it accepted.
+
+    `reference` is the provider's id for the message (the `provider_reference` of
+    the send's `Receipt`); `event_id` is the provider's id for this report, so a
+    repeated report is applied once; `reason` is the provider's code (`ok`,
+    `mailbox_unavailable`, ...).
+    """
+
+    reference: str
+    status: Literal["delivered", "undelivered", "bounced"]
+    occurred_at: datetime
+    event_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message a user sent to the service (an SMS reply such as `STOP`), from `sender`'s address."""
+
+    sender: str
+    text: str
+    occurred_at: datetime
+    event_id: str
 
 
 class DeliveryError(Exception):
@@ -122,6 +159,10 @@ class Channel(ABC):
     def credentials(self) -> tuple[str, ...]:
         """Secrets the gateway keeps out of reasons, details and logs (`HttpChannel`: its token)."""
         return ()
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Whether the provider signed this receipt or inbound request; refuse all unless overridden."""
+        return False
 
     def address_of(self, recipient: Recipient) -> str:
         """The recipient's checked address; RecipientUnreachable, never quoting it, when there is none."""

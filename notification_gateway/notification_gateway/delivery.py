@@ -26,20 +26,25 @@ from tortoise.expressions import Q
 
 from apikit.database import is_database_unavailable, transaction
 from apikit.queue import QueueWorker, WorkerOptions
-from notification_gateway.callbacks import owe_callback
+from notification_gateway import suppression
+from notification_gateway.confirmation import start_timer
 from notification_gateway.contract import (
+    Channel,
     Message,
     PermanentDeliveryError,
     Recipient,
+    RecipientUnreachable,
     RetryableDeliveryError,
 )
+from notification_gateway.events import record_event
 from notification_gateway.flow import FlowControl
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.policy import RetryPolicy, next_state
+from notification_gateway.receipts import ReceiptContext, apply_early_receipts, reads
 from notification_gateway.sending import send
-from notification_gateway.status import AttemptOutcome, NotificationStatus
+from notification_gateway.status import AttemptOutcome, EventSource, NotificationStatus
 
 log = logging.getLogger("notification_gateway.delivery")
 
@@ -59,6 +64,24 @@ def _message(notification: Notification) -> Message:
     )
 
 
+class Suppressed(Exception):
+    """The address is suppressed on the channel: nothing is sent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def _check_suppression(context: ReceiptContext, channel: Channel, message: Message) -> None:
+    try:
+        address = channel.address_of(message.recipient)
+    except RecipientUnreachable:
+        return  # the send reports it
+    found = await suppression.active(channel.name, context.rules.address_hash(channel.name, address))
+    if found is not None:
+        raise Suppressed(f"the address is suppressed on {channel.name} ({found.reason})")
+
+
 class DeliveryWorker(QueueWorker[Notification]):
     """One process's delivery loop, with at most `concurrency` sends in flight."""
 
@@ -72,10 +95,12 @@ class DeliveryWorker(QueueWorker[Notification]):
         session: aiohttp.ClientSession,
         policy: RetryPolicy,
         metrics: DeliveryMetrics,
+        receipts: ReceiptContext,
         flow: FlowControl,
         **options: Unpack[WorkerOptions],
     ) -> None:
         super().__init__(**options)
+        self.receipts = receipts
         self.channels = channels
         self.session = session
         self.policy = policy
@@ -159,12 +184,18 @@ class DeliveryWorker(QueueWorker[Notification]):
         provider_status: int | None = None
         retry_after: float | None = None
         error: str | None = None
+        reference: str | None = None
         try:
             if channel is None:
                 raise PermanentDeliveryError(f"channel {notification.channel!r} is not installed here")
+            message = _message(notification)
+            await _check_suppression(self.receipts, channel, message)
             async with asyncio.timeout(self.lease_seconds * 0.8):  # never outlive the lease
-                receipt = await send(channel, _message(notification), self.session)
-            outcome, provider_status = AttemptOutcome.DELIVERED, receipt.provider_status
+                receipt = await send(channel, message, self.session)
+            outcome, provider_status = AttemptOutcome.SENT, receipt.provider_status
+            reference = receipt.provider_reference
+        except Suppressed as exc:
+            outcome, error = AttemptOutcome.SUPPRESSED, exc.reason
         except RetryableDeliveryError as exc:
             outcome, provider_status, retry_after, error = (
                 AttemptOutcome.RETRYABLE,
@@ -192,6 +223,7 @@ class DeliveryWorker(QueueWorker[Notification]):
             error=error,
             started_at=started_at,
             duration=duration,
+            reference=reference,
         )
 
     async def _learn(
@@ -250,6 +282,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         error: str | None,
         started_at: datetime,
         duration: float,
+        reference: str | None,
     ) -> None:
         now = self.clock()
         following = next_state(
@@ -267,7 +300,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         async with transaction() as connection:
             kept_lease = await (
                 self.queue.finish(notification, connection, status=following.status, **recorded)
-                if following.is_final
+                if following.leaves_queue
                 else self.queue.retry_later(notification, following.wait_seconds, connection, **recorded)
             )
             if not kept_lease:
@@ -282,15 +315,16 @@ class DeliveryWorker(QueueWorker[Notification]):
                 provider_status=provider_status,
                 error=error[:500] if error else None,
                 retry_after_seconds=retry_after,
+                provider_reference=reference,
                 counted=counted,
                 started_at=started_at,
                 duration_ms=round(duration * 1000, 2),
             )
-            if following.is_final:
-                channel = following.updates.get("channel", notification.channel)
-                await owe_callback(
-                    notification, following.status, channel=channel, now=now, connection=connection
-                )
+            requeued = await self._record_change(
+                notification, following, outcome, error, reference, now, connection
+            )
+        if requeued:
+            self.wake()
         log.info(
             "attempt %s of %s: %s",
             number,
@@ -298,9 +332,64 @@ class DeliveryWorker(QueueWorker[Notification]):
             outcome,
             extra={"channel": notification.channel, "status": following.status, "error": error},
         )
-        if following.is_final:
+        if following.leaves_queue:
             self.metrics.notifications.labels(notification.channel, following.status).inc()
-            if following.status is NotificationStatus.DELIVERED:
+            if following.status is NotificationStatus.SENT:
                 self.metrics.delivery_seconds.labels(notification.channel).observe(
                     (now - notification.created_at).total_seconds()
                 )
+
+    async def _record_change(
+        self, notification, following, outcome, error, reference, now, connection
+    ) -> bool:
+        """The event for a change of status, the confirmation timer of a send, and receipts that came
+        before the send was recorded; True if the notification was queued again at once."""
+        channel = notification.channel
+        if following.status is NotificationStatus.SENT:
+            await record_event(
+                notification,
+                NotificationStatus.SENT,
+                channel=channel,
+                source=EventSource.WORKER,
+                now=now,
+                connection=connection,
+            )
+            installed = self.channels.get(channel)
+            if (
+                notification.fallback_channels
+                and notification.confirm_within_seconds
+                and reads(installed, "parse_receipt")
+            ):
+                await start_timer(notification, channel=channel, now=now, connection=connection)
+            if reference is None:
+                return False
+            return await apply_early_receipts(
+                self.receipts, notification.id, channel=channel, reference=reference, connection=connection
+            )
+        moved_to = following.updates.get("channel")
+        if moved_to is not None and moved_to != channel:
+            await record_event(
+                notification,
+                NotificationStatus.QUEUED,
+                channel=moved_to,
+                source=EventSource.WORKER,
+                now=now,
+                connection=connection,
+                reason=(
+                    f"{error}: trying {moved_to}"
+                    if outcome is AttemptOutcome.SUPPRESSED
+                    else f"{channel} failed ({error or 'no reason given'}): trying {moved_to}"
+                ),
+                kind="fallback",
+            )
+        elif following.is_final:
+            await record_event(
+                notification,
+                following.status,
+                channel=channel,
+                source=EventSource.WORKER,
+                now=now,
+                connection=connection,
+                reason=error,
+            )
+        return False

@@ -245,7 +245,14 @@ class FlowControl:
         probe: bool,
         now: datetime,
     ) -> bool:
-        """Learn from one attempt; return whether it used up one of the message's attempts."""
+        """Learn from one attempt; return whether it used up one of the message's attempts.
+
+        A suppressed address never reached the provider: it tells nothing about the channel (a probe
+        that met one lets the next message probe at once)."""
+        if outcome is AttemptOutcome.SUPPRESSED:
+            if probe:
+                await self.no_probe_sent(channel, now, timedelta(0))
+            return True
         pause = (
             outcome is AttemptOutcome.RETRYABLE
             and provider_status in PAUSING_STATUSES

@@ -5,12 +5,21 @@ the provider request (`build_request`); the gateway reads its settings, makes
 the one request within the timeout, sorts the answer into a receipt or a
 retryable or permanent error, and cuts the token and the address out of
 everything it keeps.
+
+A channel that defines `parse_receipt` (or `parse_inbound`) also gets a
+`<PREFIX>_RECEIPT_SECRET` setting, and the gateway checks each receipt's
+signature before the plugin sees it: HMAC-SHA256 over `<timestamp>.<raw body>`,
+sent as `sha256=<hex>` with the timestamp in its own header, refused when more
+than five minutes off (`verify_webhook`; a provider signing otherwise overrides it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import time
 from abc import abstractmethod
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -35,6 +44,7 @@ from notification_gateway.contract import (
 MAX_PROVIDER_BODY_BYTES = 64 * 1024
 MAX_DETAIL_CHARS = 200
 DEFAULT_TIMEOUT_SECONDS = 10.0
+WEBHOOK_TOLERANCE_SECONDS = 300
 _REFERENCE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -99,6 +109,20 @@ class ProviderSettings(BaseSettings):
         return settings.model_copy(update={"api_url": url})
 
 
+class ReceiptSettings(ProviderSettings):
+    """`ProviderSettings` and `<PREFIX>_RECEIPT_SECRET`, the key the provider signs its receipts with.
+
+    Unset, the channel still sends, but its receipts are refused and its notifications stop at `sent`.
+    """
+
+    receipt_secret: SecretStr | None = None
+
+    @field_validator("receipt_secret", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        return (value.strip() or None) if isinstance(value, str) else value
+
+
 def _is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -121,6 +145,17 @@ class HttpChannel(Channel):
     token_required: ClassVar[bool] = True
     #: The settings model; a capability that needs more settings extends it.
     settings_class: ClassVar[type[ProviderSettings]] = ProviderSettings
+
+    #: Headers of the signature scheme `verify_webhook` checks.
+    signature_header: ClassVar[str] = "X-Sandbox-Signature"
+    timestamp_header: ClassVar[str] = "X-Sandbox-Timestamp"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A channel that reads receipts or inbound messages gets the setting holding their key."""
+        super().__init_subclass__(**kwargs)
+        takes_webhooks = hasattr(cls, "parse_receipt") or hasattr(cls, "parse_inbound")
+        if takes_webhooks and cls.settings_class is ProviderSettings:
+            cls.settings_class = ReceiptSettings
 
     def __init__(self, settings: ProviderSettings | None = None) -> None:
         """From the environment unless `settings` are given (tests give them)."""
@@ -146,11 +181,25 @@ class HttpChannel(Channel):
 
     def credentials(self) -> tuple[str, ...]:
         token = self.settings.api_token
-        return (token.get_secret_value(),) if token is not None else ()
+        secret = getattr(self.settings, "receipt_secret", None)
+        return tuple(value.get_secret_value() for value in (token, secret) if value is not None)
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """HMAC-SHA256 of `<timestamp>.<body>` with `<PREFIX>_RECEIPT_SECRET`, at most five minutes old."""
+        secret = getattr(self.settings, "receipt_secret", None)
+        if secret is None:
+            return False
+        return signature_is_valid(
+            secret.get_secret_value(),
+            headers.get(self.timestamp_header, ""),
+            headers.get(self.signature_header, ""),
+            body,
+        )
 
     async def send(self, message: Message, session: aiohttp.ClientSession) -> Receipt:
         body, headers = self.build_request(message)
-        auth = {"Authorization": f"Bearer {self.credentials()[0]}"} if self.credentials() else {}
+        token = self.settings.api_token
+        auth = {"Authorization": f"Bearer {token.get_secret_value()}"} if token is not None else {}
         return await post_to_provider(
             session,
             self.provider_url(message),
@@ -159,6 +208,29 @@ class HttpChannel(Channel):
             timeout_seconds=self.settings.timeout_seconds,
             hidden=(*self.credentials(), *address_forms(message.address)),
         )
+
+
+def signature_is_valid(
+    secret: str, timestamp: str, presented: str, body: bytes, *, now: float | None = None
+) -> bool:
+    """`presented` is `sha256=` and the HMAC-SHA256 of `<timestamp>.<body>`, and `timestamp` is recent."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > WEBHOOK_TOLERANCE_SECONDS:
+        return False
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return hmac.compare_digest("sha256=" + mac.hexdigest(), presented.encode("ascii", "replace").decode())
+
+
+def sign_webhook(secret: str, body: bytes, *, now: float | None = None) -> dict[str, str]:
+    """The headers `verify_webhook` accepts for `body`: for tests and stand-in providers."""
+    timestamp = str(int(time.time() if now is None else now))
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return {
+        HttpChannel.timestamp_header: timestamp,
+        HttpChannel.signature_header: "sha256=" + mac.hexdigest(),
+        "Content-Type": "application/json",
+    }
 
 
 def address_forms(address: str) -> tuple[str, ...]:

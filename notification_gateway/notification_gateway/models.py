@@ -9,9 +9,16 @@ from apikit.fields import DatetimeField
 from apikit.idempotency import IdempotencyRecordBase
 from apikit.leases import LeaseBase
 from apikit.queue import LeasedRow
-from notification_gateway.ids import new_callback_id, new_notification_id
+from notification_gateway.ids import new_callback_id, new_notification_id, new_suppression_id
 from notification_gateway.lanes import DueIndex, Priority
-from notification_gateway.status import AttemptOutcome, CallbackStatus, CircuitState, NotificationStatus
+from notification_gateway.status import (
+    AttemptOutcome,
+    CallbackStatus,
+    CircuitState,
+    EventSource,
+    NotificationStatus,
+    TimerStatus,
+)
 
 
 class Notification(LeasedRow):
@@ -42,6 +49,12 @@ class Notification(LeasedRow):
     address_key = fields.CharField(
         max_length=40, null=True, description="Hash of channel and address, for caps."
     )
+    confirm_within_seconds = fields.FloatField(
+        null=True, description="Fall back unless a `delivered` receipt comes this soon after `sent`."
+    )
+    event_count = fields.IntField(
+        default=0, db_default=0, description="Events so far, numbering each status callback."
+    )
     traceparent = fields.CharField(max_length=55, null=True, description="W3C trace context of its request.")
     priority = fields.CharEnumField(
         Priority, max_length=16, default=Priority.TRANSACTIONAL, db_default=Priority.TRANSACTIONAL.value
@@ -58,6 +71,7 @@ class Notification(LeasedRow):
     finished_at = DatetimeField(null=True)
 
     attempts: fields.ReverseRelation[DeliveryAttempt]
+    events: fields.ReverseRelation[NotificationEvent]
 
     class Meta:
         table = "notifications"
@@ -86,9 +100,12 @@ class DeliveryAttempt(Model):
     provider_status = fields.IntField(null=True)
     error = fields.CharField(max_length=500, null=True)
     retry_after_seconds = fields.FloatField(null=True)
+    provider_reference = fields.CharField(
+        max_length=128, null=True, description="The provider's id for the message, which receipts name."
+    )
     counted = fields.BooleanField(
         default=True,
-        db_default=True,
+        db_default=True,  # attempts made before the column existed used one up
         description="False for a probe or a provider's pause: no attempt of the channel used up.",
     )
     started_at = DatetimeField()
@@ -97,6 +114,81 @@ class DeliveryAttempt(Model):
     class Meta:
         table = "delivery_attempts"
         unique_together = (("notification", "number"),)
+        indexes = (("channel", "provider_reference"),)
+
+
+class NotificationEvent(Model):
+    """One change in a notification's life: what it became, when, who moved it, and why."""
+
+    id = fields.IntField(primary_key=True)
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="events", on_delete=fields.CASCADE
+    )
+    sequence = fields.IntField(description="1 for the notification's first event.")
+    status = fields.CharEnumField(NotificationStatus, max_length=16)
+    channel = fields.CharField(max_length=32)
+    source = fields.CharEnumField(EventSource, max_length=16)
+    reason = fields.CharField(max_length=200, null=True)
+    occurred_at = DatetimeField()
+
+    class Meta:
+        table = "notification_events"
+        unique_together = (("notification", "sequence"),)
+
+
+class ProviderReceiptRecord(Model):
+    """A receipt as a provider sent it: kept to spot duplicates, and to apply one that came before
+    the send it reports on was recorded (`notification` is null until then)."""
+
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=32)
+    event_id = fields.CharField(max_length=128, description="The provider's id of the receipt event.")
+    provider_reference = fields.CharField(max_length=128)
+    status = fields.CharField(max_length=16)
+    reason = fields.CharField(max_length=100, null=True)
+    occurred_at = DatetimeField()
+    received_at = DatetimeField(auto_now_add=True)
+    notification_id = fields.CharField(max_length=40, null=True, description="Set once applied.")
+
+    class Meta:
+        table = "provider_receipts"
+        unique_together = (("channel", "event_id"),)
+        indexes = (("channel", "provider_reference"),)
+
+
+class Suppression(Model):
+    """An address a channel must not send to: it bounced, went undelivered N times running, or opted out.
+
+    The address is kept only as a keyed hash (HMAC), enough to match it. Until `suppressed_at` is set
+    the row only counts consecutive `undelivered` receipts.
+    """
+
+    id = fields.CharField(primary_key=True, max_length=40, default=new_suppression_id)
+    channel = fields.CharField(max_length=32)
+    address_hash = fields.CharField(max_length=64)
+    reason = fields.CharField(max_length=32, null=True, description="bounced, undelivered, opted_out")
+    undelivered_in_a_row = fields.IntField(default=0)
+    suppressed_at = DatetimeField(null=True)
+    updated_at = DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "suppressions"
+        unique_together = (("channel", "address_hash"),)
+
+
+class ConfirmationTimer(LeasedRow):
+    """Due when a sent notification should have been confirmed delivered (a row, so restarts keep it)."""
+
+    id = fields.IntField(primary_key=True)
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="timers", on_delete=fields.CASCADE
+    )
+    channel = fields.CharField(max_length=32, description="The channel whose receipt is awaited.")
+    status = fields.CharEnumField(TimerStatus, max_length=16, default=TimerStatus.WAITING)
+
+    class Meta:
+        table = "confirmation_timers"
+        indexes = (("status", "next_attempt_at"),)
 
 
 class ChannelState(Model):

@@ -17,13 +17,14 @@ from apikit.ids import is_well_formed
 from apikit.tracing import current_traceparent
 from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, owe_callback
 from notification_gateway.contract import Recipient
-from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.events import record_event
+from notification_gateway.models import DeliveryAttempt, Notification, NotificationEvent
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.recipient_caps import RecipientCap, address_key, check_cap
 from notification_gateway.routing import RoutingRules
 from notification_gateway.scheduling import due_time
 from notification_gateway.schemas import Delivery, NotifyRequest, RecipientIn
-from notification_gateway.status import NotificationStatus
+from notification_gateway.status import EventSource, NotificationStatus
 from notification_gateway.templates import placeholders_for, render
 
 log = logging.getLogger("notification_gateway.notifications")
@@ -58,8 +59,9 @@ async def accept(
     connection: BaseDBAsyncClient,
     now: datetime | None = None,
     item_key: str | None = None,
-) -> Notification:
-    """Route, render, schedule and store the notification as `queued`; workers take it when it is due.
+) -> tuple[Notification, NotificationEvent]:
+    """Route, render, schedule and store the notification as `queued` (its first event); workers
+    take it when it is due.
 
     A status callback that cannot be configured (no signing secret for the caller, an origin
     not allowed) never blocks the notification: it is accepted and records why no callback follows.
@@ -92,7 +94,7 @@ async def accept_for(
     connection: BaseDBAsyncClient,
     now: datetime,
     item_key: str | None = None,
-) -> Notification:
+) -> tuple[Notification, NotificationEvent]:
     """`accept` for one recipient of a single request or of a batch."""
     callback_url = str(request.callback_url) if request.callback_url else None
     callback_refusal = None
@@ -110,7 +112,11 @@ async def accept_for(
             )
     recipient = Recipient(id=recipient_in.id, name=recipient_in.name, contacts=recipient_in.contacts)
     route = rules.resolve(
-        explicit=request.channel, attributes=request.attributes, recipient=recipient, channels=channels
+        explicit=request.channel,
+        attributes=request.attributes,
+        recipient=recipient,
+        channels=channels,
+        fallback=request.fallback,
     )
     critical = request.critical or route.critical
     due = due_time(
@@ -123,7 +129,7 @@ async def accept_for(
     key = address_key(route.channel, channels.get(route.channel).address_of(recipient))
     await check_cap(caps, channel=route.channel, key=key, now=now, connection=connection)
     values = placeholders_for(recipient.id, recipient.name, request.attributes)
-    return await Notification.create(
+    notification = await Notification.create(
         using_db=connection,
         caller=caller,
         recipient_id=recipient.id,
@@ -144,11 +150,25 @@ async def accept_for(
         traceparent=current_traceparent(),
         address_key=key,
         item_key=item_key,
+        confirm_within_seconds=route.confirm_within_seconds if route.fallbacks else None,
     )
+    event = await record_event(
+        notification,
+        NotificationStatus.QUEUED,
+        channel=route.channel,
+        source=EventSource.CALLER,
+        now=now,
+        connection=connection,
+        reason=route.reason,
+    )
+    return notification, event
 
 
-def _with_attempts() -> Prefetch:
-    return Prefetch("attempts", queryset=DeliveryAttempt.all().order_by("number"))
+def _with_attempts() -> list[Prefetch]:
+    return [
+        Prefetch("attempts", queryset=DeliveryAttempt.all().order_by("number")),
+        Prefetch("events", queryset=NotificationEvent.all().order_by("sequence")),
+    ]
 
 
 async def get(notification_id: str, *, caller: str) -> Notification:
@@ -156,7 +176,7 @@ async def get(notification_id: str, *, caller: str) -> Notification:
     found = None
     if is_well_formed(notification_id):
         found = await Notification.get_or_none(id=notification_id, caller=caller).prefetch_related(
-            _with_attempts()
+            *_with_attempts()
         )
     if found is None:
         raise NotificationNotFound(f"No notification has the id {notification_id!r}.")
@@ -182,7 +202,7 @@ async def page(
         query = query.filter(recipient_id=recipient_id)
     if after is not None:
         query = query.filter(id__lt=after)
-    found = await query.order_by("-id").limit(limit + 1).prefetch_related(_with_attempts())
+    found = await query.order_by("-id").limit(limit + 1).prefetch_related(*_with_attempts())
     if len(found) > limit:
         return found[:limit], found[limit - 1].id
     return found, None
@@ -193,15 +213,30 @@ async def retry(notification_id: str, *, caller: str) -> Notification:
     notification = await get(notification_id, caller=caller)
     if notification.status is not NotificationStatus.FAILED:
         raise NotRetryable(f"Only failed notifications can be retried; this one is {notification.status}.")
-    updated = await Notification.filter(id=notification.id, status=NotificationStatus.FAILED).update(
-        status=NotificationStatus.QUEUED,
-        attempts_on_channel=0,
-        next_attempt_at=datetime.now(UTC),
-        finished_at=None,
-        updated_at=datetime.now(UTC),
-    )
-    if not updated:
-        raise NotRetryable("The notification changed while it was being retried; read it again.")
+    now = datetime.now(UTC)
+    async with transaction() as connection:
+        updated = await (
+            Notification.filter(id=notification.id, status=NotificationStatus.FAILED)
+            .using_db(connection)
+            .update(
+                status=NotificationStatus.QUEUED,
+                attempts_on_channel=0,
+                next_attempt_at=now,
+                finished_at=None,
+                updated_at=now,
+            )
+        )
+        if not updated:
+            raise NotRetryable("The notification changed while it was being retried; read it again.")
+        await record_event(
+            notification,
+            NotificationStatus.QUEUED,
+            channel=notification.channel,
+            source=EventSource.CALLER,
+            now=now,
+            connection=connection,
+            reason="retried by the caller",
+        )
     return await get(notification_id, caller=caller)
 
 
@@ -251,11 +286,16 @@ async def _withdraw(notification: Notification, *, now: datetime) -> bool:
             .update(status=NotificationStatus.CANCELLED, finished_at=now, updated_at=now)
         )
         if updated:
-            await owe_callback(
+            event = await record_event(
                 notification,
                 NotificationStatus.CANCELLED,
                 channel=notification.channel,
+                source=EventSource.CALLER,
                 now=now,
                 connection=connection,
+                reason="cancelled by the caller",
+            )
+            await owe_callback(
+                notification, event, kind=str(NotificationStatus.CANCELLED), connection=connection
             )
     return bool(updated)

@@ -29,6 +29,11 @@ class Next:
     wait_seconds: float | None = None
 
     @property
+    def leaves_queue(self) -> bool:
+        """Sent, failed or suppressed: no worker claims it again (a receipt or a timer may move it)."""
+        return self.status is not NotificationStatus.QUEUED
+
+    @property
     def is_final(self) -> bool:
         return self.status.is_final
 
@@ -44,19 +49,22 @@ def next_state(
     rng: random.Random,
     counted: bool = True,
 ) -> Next:
-    """Delivered ends it; a retryable failure waits and tries again until the channel's attempts run out;
-    a permanent failure, or running out, moves to the next fallback channel, or fails for good.
+    """Accepted by the provider is `sent`; a retryable failure waits and tries again until the channel's
+    attempts run out; a permanent failure, running out, or a suppressed address moves to the next
+    fallback channel, or ends it (`failed`, or `suppressed`).
 
     A retryable failure that is not `counted` (a circuit breaker's probe, a provider asking for a
     pause) waits as a counted one would, but leaves the attempts on the channel as they were."""
     tried = attempts_on_channel + 1
-    if outcome is AttemptOutcome.DELIVERED:
-        return Next(NotificationStatus.DELIVERED, {"attempts_on_channel": tried, "finished_at": now})
+    if outcome is AttemptOutcome.SENT:
+        return Next(NotificationStatus.SENT, {"attempts_on_channel": tried})
     if outcome is AttemptOutcome.RETRYABLE and not counted:
         wait = policy.delay(tried, rng, retry_after)
         return Next(
             NotificationStatus.QUEUED, {"attempts_on_channel": attempts_on_channel}, wait_seconds=wait
         )
+    if outcome is AttemptOutcome.SUPPRESSED:
+        tried = attempts_on_channel
     if outcome is AttemptOutcome.RETRYABLE and tried < policy.max_attempts:
         wait = policy.delay(tried, rng, retry_after)
         return Next(NotificationStatus.QUEUED, {"attempts_on_channel": tried}, wait_seconds=wait)
@@ -70,4 +78,5 @@ def next_state(
             },
             wait_seconds=0,
         )
-    return Next(NotificationStatus.FAILED, {"attempts_on_channel": tried, "finished_at": now})
+    end = NotificationStatus.SUPPRESSED if outcome is AttemptOutcome.SUPPRESSED else NotificationStatus.FAILED
+    return Next(end, {"attempts_on_channel": tried, "finished_at": now})

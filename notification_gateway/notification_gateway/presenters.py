@@ -5,16 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from notification_gateway.flow import FlowConfig
-from notification_gateway.models import ChannelState, DeliveryAttempt, Notification
+from notification_gateway.models import ChannelState, DeliveryAttempt, Notification, NotificationEvent
 from notification_gateway.plugins import InstalledChannel
-from notification_gateway.schemas import AttemptView, CallbackPlan, ChannelView, FlowView, NotificationView
+from notification_gateway.receipts import reads
+from notification_gateway.schemas import (
+    AttemptView,
+    CallbackPlan,
+    ChannelView,
+    EventView,
+    FlowView,
+    NotificationView,
+)
 from notification_gateway.status import NotificationStatus
 
 
 def notification_view(
-    notification: Notification, attempts: Iterable[DeliveryAttempt] | None = None
+    notification: Notification,
+    attempts: Iterable[DeliveryAttempt] | None = None,
+    events: Iterable[NotificationEvent] | None = None,
 ) -> NotificationView:
-    """`attempts` defaults to the prefetched `notification.attempts`. Contact points are never shown."""
+    """`attempts` and `events` default to the prefetched ones. Contact points are never shown."""
     waiting = notification.status in (NotificationStatus.QUEUED, NotificationStatus.SENDING)
     return NotificationView(
         id=notification.id,
@@ -22,6 +32,7 @@ def notification_view(
         channel=notification.channel,
         requested_channel=notification.requested_channel,
         fallback_channels=notification.fallback_channels,
+        confirm_within_seconds=notification.confirm_within_seconds,
         recipient_id=notification.recipient_id,
         reference=notification.reference,
         message=notification.message,
@@ -45,11 +56,23 @@ def notification_view(
                 provider_status=attempt.provider_status,
                 error=attempt.error,
                 retry_after_seconds=attempt.retry_after_seconds,
+                provider_reference=attempt.provider_reference,
                 counted=attempt.counted,
                 started_at=attempt.started_at,
                 duration_ms=attempt.duration_ms,
             )
             for attempt in (notification.attempts if attempts is None else attempts)
+        ],
+        events=[
+            EventView(
+                sequence=event.sequence,
+                status=event.status,
+                channel=event.channel,
+                source=event.source,
+                reason=event.reason,
+                occurred_at=event.occurred_at,
+            )
+            for event in (notification.events if events is None else events)
         ],
     )
 
@@ -63,6 +86,7 @@ def channel_view(entry: InstalledChannel, state: ChannelState, config: FlowConfi
         recipient_field=entry.channel.recipient_field,
         plugin=entry.plugin,
         version=entry.version,
+        receipts=reads(entry.channel, "parse_receipt"),
         flow=FlowView(
             circuit=state.circuit,
             failures=state.failures,

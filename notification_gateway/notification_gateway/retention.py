@@ -1,5 +1,6 @@
 """What the gateway deletes, and when: idempotency records, and final notifications with their
-attempts and callbacks (delivered ones sooner than failed ones, which someone may still retry).
+attempts, events and callbacks (sent and delivered ones sooner than failed, undelivered, bounced
+and suppressed ones, which someone may still look into or retry).
 
 A notification whose callback is still owed (pending or being sent) is kept until that is settled.
 """
@@ -13,17 +14,27 @@ from tortoise.expressions import Q, Subquery
 
 from apikit.purge import PurgeMetrics, Purger, PurgeRule, idempotency_rule, retention_of
 from apikit.queue import Clock, utc_now
-from notification_gateway.models import Callback, DeliveryAttempt, IdempotencyRecord, Lease, Notification
+from notification_gateway.models import (
+    Callback,
+    ConfirmationTimer,
+    DeliveryAttempt,
+    IdempotencyRecord,
+    Lease,
+    Notification,
+    NotificationEvent,
+)
 from notification_gateway.settings import GatewaySettings
 from notification_gateway.status import CallbackStatus, NotificationStatus
 
 OWED = [CallbackStatus.PENDING, CallbackStatus.SENDING]
 
 
-def _finished_before(status: NotificationStatus):
+def _finished_before(*statuses: NotificationStatus):
     def old(cutoff: datetime) -> Q:
         owed = Callback.filter(status__in=OWED).values("notification_id")
-        return Q(status=status, finished_at__lt=cutoff) & ~Q(id__in=Subquery(owed))
+        # `sent` has no finish: its receipt may never come; it counts from its last change.
+        ended = Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, updated_at__lt=cutoff)
+        return Q(status__in=list(statuses)) & ended & ~Q(id__in=Subquery(owed))
 
     return old
 
@@ -35,6 +46,12 @@ async def _delete_notifications(ids: list, connection: BaseDBAsyncClient) -> dic
         .using_db(connection)
         .delete(),
         "callbacks": await Callback.filter(notification_id__in=ids).using_db(connection).delete(),
+        "notification_events": await NotificationEvent.filter(notification_id__in=ids)
+        .using_db(connection)
+        .delete(),
+        "confirmation_timers": await ConfirmationTimer.filter(notification_id__in=ids)
+        .using_db(connection)
+        .delete(),
         "notifications": await Notification.filter(id__in=ids).using_db(connection).delete(),
     }
 
@@ -47,13 +64,18 @@ def gateway_purger(
         PurgeRule(
             Notification,
             retention_of(settings.retention_delivered_days, "days"),
-            _finished_before(NotificationStatus.DELIVERED),
+            _finished_before(NotificationStatus.DELIVERED, NotificationStatus.SENT),
             _delete_notifications,
         ),
         PurgeRule(
             Notification,
             retention_of(settings.retention_failed_days, "days"),
-            _finished_before(NotificationStatus.FAILED),
+            _finished_before(
+                NotificationStatus.FAILED,
+                NotificationStatus.UNDELIVERED,
+                NotificationStatus.BOUNCED,
+                NotificationStatus.SUPPRESSED,
+            ),
             _delete_notifications,
         ),
     ]

@@ -16,11 +16,17 @@ from notification_gateway.schemas import (
     NotificationView,
     NotifyRequest,
     RoutingView,
+    SuppressionList,
+    WebhookAnswer,
 )
 from notification_gateway.settings import CALLER, OPERATOR
 
 CALLERS = frozenset({CALLER})
 OPERATORS = frozenset({OPERATOR})
+_SIGNED = (
+    "Signed by the provider (for the shipped plugins: `X-Sandbox-Timestamp` and `X-Sandbox-Signature`, "
+    "HMAC-SHA256 of `<timestamp>.<body>` with `<CHANNEL>_RECEIPT_SECRET`); no bearer token."
+)
 
 _accepted = Response(
     "Accepted and stored; delivery follows",
@@ -136,6 +142,47 @@ ENDPOINTS = [
         {200: Response("The rules in force", RoutingView)},
         roles=CALLERS,
         tags=["channels"],
+    ),
+    Endpoint(
+        "POST",
+        "/receipts/{channel}",
+        views.receive_receipts,
+        "Take a provider's delivery receipts",
+        {200: Response(f"Taken (duplicates and unknown references are ignored). {_SIGNED}", WebhookAnswer)},
+        body_media_types=("application/json",),
+        problems=[400, 401, 404],
+        tags=["providers"],
+    ),
+    Endpoint(
+        "POST",
+        "/inbound/{channel}",
+        views.receive_inbound,
+        "Take messages users sent (STOP opts out)",
+        {200: Response(f"Taken. {_SIGNED}", WebhookAnswer)},
+        body_media_types=("application/json",),
+        problems=[400, 401, 404],
+        tags=["providers"],
+    ),
+    Endpoint(
+        "GET",
+        "/suppressions",
+        views.find_suppressions,
+        "Is this address suppressed on a channel?",
+        {200: Response("The suppression in force, if any (a list of none or one)", SuppressionList)},
+        roles=CALLERS | OPERATORS,
+        query=views.SuppressionQuery,
+        problems=[404],
+        tags=["suppressions"],
+    ),
+    Endpoint(
+        "DELETE",
+        "/suppressions/{suppression_id}",
+        views.lift_suppression,
+        "Lift a suppression",
+        {204: Response("Lifted: the channel sends to the address again")},
+        roles=OPERATORS,
+        problems=[404],
+        tags=["suppressions"],
     ),
     Endpoint(
         "GET",

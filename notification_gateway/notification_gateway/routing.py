@@ -1,11 +1,19 @@
 """Choosing a channel: the caller's explicit choice, else the first matching rule, else a fallback.
 
+A channel the caller named is honoured: it gets no fallback unless the request
+asks for one (`"fallback": ["email"]`, or `"fallback": "routing"` for the
+matching rule's list). A routed notification gets its rule's fallback list
+(the file's `fallback` unless the rule has its own), and the rule's
+`confirm_within`: unless a `delivered` receipt comes that soon after `sent`,
+the next fallback is tried.
+
 The same file says when each channel keeps quiet (`[quiet_hours]`) and which rules' notifications
 are critical enough to be sent within quiet hours.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +57,29 @@ def _one_or_more(value: Any) -> Any:
 
 When = dict[str, Annotated[StrictStr | list[StrictStr], BeforeValidator(_one_or_more)]]
 
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_CONFIRM_WITHIN_SECONDS = 7 * 86400
+
+
+def parse_duration(value: str) -> float:
+    """`"10m"`, `"90s"`, `"1h30m"`, `"2d"` → seconds; ValueError for anything else."""
+    text = value.strip().replace(" ", "")
+    parts = _DURATION.findall(text)
+    if not text or "".join(number + unit for number, unit in parts) != text:
+        raise ValueError(f"{value!r} is not a duration such as 30s, 10m, 1h30m or 2d")
+    seconds = sum(int(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    if not 0 < seconds <= MAX_CONFIRM_WITHIN_SECONDS:
+        raise ValueError(f"{value!r} must be more than 0 and at most 7 days")
+    return seconds
+
+
+def _duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
 
 class Rule(BaseModel):
     """Send to `channel` when every `when` key matches the attributes (a list means one of)."""
@@ -58,6 +89,8 @@ class Rule(BaseModel):
     name: StrictStr | None = None
     channel: StrictStr
     when: When = Field(default_factory=dict)
+    fallback: list[StrictStr] | None = None
+    confirm_within: Duration | None = None
     critical: bool = Field(False, strict=True)
 
     def matches(self, attributes: Mapping[str, str]) -> bool:
@@ -78,6 +111,8 @@ class Rule(BaseModel):
             "name": self.name,
             "when": dict(self.when),
             "channel": self.channel,
+            "fallback": self.fallback,
+            "confirm_within_seconds": self.confirm_within,
             "critical": self.critical,
         }
 
@@ -150,6 +185,7 @@ class Route:
     channel: str
     fallbacks: tuple[str, ...]
     reason: str
+    confirm_within_seconds: float | None = None
     critical: bool = False  # the matching rule's: sent within quiet hours
 
 
@@ -190,9 +226,10 @@ class RoutingRules:
             for rule in self.rules
             if channels.get(rule.channel) is None
         ]
+        lists = [self.fallback, *(rule.fallback or () for rule in self.rules)]
         found += [
             f"routing fallback {name!r} is not an installed channel: it is never used"
-            for name in self.fallback
+            for name in dict.fromkeys(name for names in lists for name in names)
             if channels.get(name) is None
         ]
         found += [
@@ -224,9 +261,27 @@ class RoutingRules:
         attributes: Mapping[str, str],
         recipient: Recipient,
         channels: ChannelRegistry,
+        fallback: Sequence[str] | str | None = None,
     ) -> Route:
-        """Pick the channel; raise UnknownChannel or Unreachable when none fits."""
+        """Pick the channel and its fallbacks; raise UnknownChannel or Unreachable when none fits.
+
+        `fallback` is the request's: None (the rule's list, or none for an explicit channel),
+        `"routing"` (the rule's list), or a list of channels.
+        """
         reachable = [name for name in channels.names if _reaches(channels, name, recipient)]
+        rule = next((rule for rule in self.rules if rule.matches(attributes)), None)
+        confirm = rule.confirm_within if rule is not None else None
+        if isinstance(fallback, list | tuple):
+            for index, name in enumerate(fallback):
+                if channels.get(name) is None:
+                    available = ", ".join(channels.names) or "none are installed"
+                    raise UnknownChannel(
+                        f"No channel is called {name!r}. Available: {available}.",
+                        pointer=f"#/fallback/{index}",
+                    )
+            wanted: Sequence[str] = fallback
+        else:
+            wanted = self._fallback_list(rule)
         if explicit is not None:
             if channels.get(explicit) is None:
                 available = ", ".join(channels.names) or "none are installed"
@@ -239,26 +294,32 @@ class RoutingRules:
                     f"The recipient has no usable {field_name} for the {explicit!r} channel.",
                     pointer=f"#/recipient/{field_name}",
                 )
-            return Route(explicit, self._fallbacks_after(explicit, reachable), "requested by the caller")
-        rule = next((rule for rule in self.rules if rule.matches(attributes)), None)
+            if fallback is None:
+                return Route(explicit, (), "requested by the caller")
+            return Route(explicit, _after(explicit, wanted, reachable), "requested by the caller", confirm)
         if rule is not None and rule.channel in reachable:
             return Route(
                 rule.channel,
-                self._fallbacks_after(rule.channel, reachable),
+                _after(rule.channel, wanted, reachable),
                 f"rule: {rule.name}",
+                confirm,
                 critical=rule.critical,
             )
-        for name in self.fallback:
+        for name in wanted:
             if name in reachable:
-                return Route(name, self._fallbacks_after(name, reachable), "fallback")
+                return Route(name, _after(name, wanted, reachable), "fallback", confirm)
         raise Unreachable(
             "No installed channel can reach this recipient "
             f"(channels: {', '.join(channels.names) or 'none are installed'}).",
             pointer="#/recipient",
         )
 
-    def _fallbacks_after(self, chosen: str, reachable: Sequence[str]) -> tuple[str, ...]:
-        return tuple(name for name in self.fallback if name != chosen and name in reachable)
+    def _fallback_list(self, rule: Rule | None) -> Sequence[str]:
+        return rule.fallback if rule is not None and rule.fallback is not None else self.fallback
+
+
+def _after(chosen: str, wanted: Sequence[str], reachable: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for name in wanted if name != chosen and name in reachable))
 
 
 def _reaches(channels: ChannelRegistry, name: str, recipient: Recipient) -> bool:

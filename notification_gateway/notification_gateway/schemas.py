@@ -22,13 +22,17 @@ from apikit.ids import CHANNEL_NAME_PATTERN, ID_PATTERN
 from apikit.text import plain_text
 from notification_gateway.lanes import Priority
 from notification_gateway.scheduling import zone_named
-from notification_gateway.status import AttemptOutcome, CircuitState, NotificationStatus
+from notification_gateway.status import AttemptOutcome, CircuitState, EventSource, NotificationStatus
 
 REFERENCE = r"^[A-Za-z0-9._:-]{1,100}$"
 CONTACT_FIELD = r"^[a-z][a-z0-9_]{0,31}$"
 MAX_CONTACTS = 8
 MAX_ATTRIBUTES = 16
 MAX_BATCH_RECIPIENTS = 1000
+MAX_FALLBACKS = 8
+
+ChannelName = Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)]
+FallbackList = Annotated[list[ChannelName], Field(max_length=MAX_FALLBACKS)]
 
 
 Name = plain_text(200)
@@ -90,7 +94,13 @@ class Delivery(BaseModel):
 
     message: MessageText = Field(examples=["Hi {user_name}, your order has been successfully placed."])
     title: Name | None = None
-    channel: Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)] | None = None
+    channel: ChannelName | None = None
+    fallback: FallbackList | Literal["routing"] | None = Field(
+        None,
+        description="Channels to try, in order, if the channel fails, bounces or is not confirmed in "
+        'time; "routing" for the routing rule\'s list. Without it an explicit `channel` has no fallback.',
+        examples=[["email"]],
+    )
     attributes: dict[Annotated[str, StringConstraints(pattern=CONTACT_FIELD)], AttributeValue] = Field(
         default_factory=dict, max_length=MAX_ATTRIBUTES, examples=[{"kit_type": "whole-exome-sequencing"}]
     )
@@ -98,7 +108,9 @@ class Delivery(BaseModel):
         None, description="Your own reference; echoed in reads and status callbacks."
     )
     callback_url: HttpUrl | None = Field(
-        None, description="Called, signed as Standard Webhooks specify, on every final status."
+        None,
+        description="Called, signed as Standard Webhooks specify, on every change of status after "
+        "acceptance (sent, delivered, undelivered, bounced, fallback, failed, suppressed, cancelled).",
     )
     priority: Priority = Field(
         Priority.TRANSACTIONAL,
@@ -164,9 +176,19 @@ class AttemptView(BaseModel):
     provider_status: int | None
     error: str | None
     retry_after_seconds: float | None
+    provider_reference: str | None = Field(description="The provider's id for the message, if it gave one.")
     counted: bool = Field(description="False for a probe or a provider's pause: it used up no attempt.")
     started_at: datetime
     duration_ms: float
+
+
+class EventView(BaseModel):
+    sequence: int
+    status: NotificationStatus
+    channel: str
+    source: EventSource = Field(description="caller, worker, provider (a receipt) or operator")
+    reason: str | None
+    occurred_at: datetime
 
 
 class CallbackPlan(BaseModel):
@@ -183,6 +205,9 @@ class NotificationView(BaseModel):
     channel: str = Field(description="The channel delivering (or that delivered) it.")
     requested_channel: str | None
     fallback_channels: list[str] = Field(description="Channels still to try if this one fails for good.")
+    confirm_within_seconds: float | None = Field(
+        description="Unless a `delivered` receipt comes this soon after `sent`, the next fallback is tried."
+    )
     recipient_id: str
     reference: str | None
     message: str
@@ -197,6 +222,7 @@ class NotificationView(BaseModel):
     finished_at: datetime | None
     callback: CallbackPlan
     attempts: list[AttemptView]
+    events: list[EventView] = Field(description="Every change of status, oldest first.")
 
 
 class NotificationPage(BaseModel):
@@ -226,6 +252,10 @@ class ChannelView(BaseModel):
     recipient_field: str = Field(description="The recipient member this channel needs.")
     plugin: str
     version: str
+    receipts: bool = Field(
+        description="Whether the provider's delivery receipts are read; without them a notification "
+        "stops at `sent`."
+    )
     flow: FlowView
 
 
@@ -246,7 +276,31 @@ class RuleView(BaseModel):
     name: str
     when: dict[str, str | list[str]]
     channel: str
+    fallback: list[str] | None = Field(description="This rule's fallbacks; null: the file's list.")
+    confirm_within_seconds: float | None
     critical: bool
+
+
+class SuppressionView(BaseModel):
+    """An address a channel does not send to. The address itself is never stored or shown."""
+
+    id: str
+    channel: str
+    reason: Literal["bounced", "undelivered", "opted_out"]
+    suppressed_at: datetime
+
+
+class SuppressionList(BaseModel):
+    data: list[SuppressionView]
+    count: int
+
+
+class WebhookAnswer(BaseModel):
+    """What a provider's receipt or inbound request did: events read, applied, and ignored."""
+
+    received: int
+    applied: int
+    ignored: int
 
 
 class QuietHoursView(BaseModel):

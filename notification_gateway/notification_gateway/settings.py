@@ -22,6 +22,7 @@ DEV_GATEWAY_TOKEN = "dev-gateway-token"  # noqa: S105 - documented development d
 DEV_OPERATOR_TOKEN = "dev-operator-token"  # noqa: S105 - documented development default, refused in production
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRvLW5vdC11c2U="  # noqa: S105 - base64 of a dev phrase
 DEV_CALLBACK_ORIGINS = "http://127.0.0.1:8080,http://localhost:8080"
+DEV_SUPPRESSION_KEY = "dev-suppression-key-do-not-use-in-production"
 DEFAULT_ROUTING_FILE = Path(__file__).with_name("routing.toml")
 
 CALLER = "caller"
@@ -62,6 +63,8 @@ class GatewaySettings(TracingSettings):
     )
     webhook_secrets: SecretStr | None = Field(None, alias="GATEWAY_WEBHOOK_SECRETS")
     callback_origins: str | None = Field(None, alias="GATEWAY_CALLBACK_ORIGINS")
+    suppression_key: SecretStr | None = Field(None, alias="GATEWAY_SUPPRESSION_KEY")
+    suppress_after_undelivered: int = Field(3, ge=1, le=100, alias="GATEWAY_SUPPRESS_AFTER_UNDELIVERED")
     retention_idempotency_hours: float = Field(24, ge=0, alias="GATEWAY_RETENTION_IDEMPOTENCY_HOURS")
     retention_delivered_days: float = Field(30, ge=0, alias="GATEWAY_RETENTION_DELIVERED_DAYS")
     retention_failed_days: float = Field(90, ge=0, alias="GATEWAY_RETENTION_FAILED_DAYS")
@@ -123,10 +126,24 @@ class GatewaySettings(TracingSettings):
         tokens = [token for token, _ in self._caller_tokens()]
         if not tokens:
             raise ValueError("GATEWAY_TOKEN or GATEWAY_CALLERS must be set outside development")
-        tokens += self._operator_tokens()
         if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in tokens):
             raise ValueError(f"tokens must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long")
+        if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in self._operator_tokens()):
+            raise ValueError(
+                f"GATEWAY_OPERATOR_TOKEN must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long"
+            )
+        key = self.suppression_key.get_secret_value() if self.suppression_key else ""
+        if len(key) < MIN_PRODUCTION_TOKEN_LENGTH:
+            raise ValueError(
+                f"GATEWAY_SUPPRESSION_KEY must be set outside development, at least "
+                f"{MIN_PRODUCTION_TOKEN_LENGTH} characters (it keys the hashes of suppressed addresses)"
+            )
         return self
+
+    def address_hash_key(self) -> bytes:
+        """The HMAC key suppressed addresses are hashed with."""
+        key = self.suppression_key.get_secret_value() if self.suppression_key else DEV_SUPPRESSION_KEY
+        return key.encode("utf-8")
 
     def _caller_tokens(self) -> list[tuple[str, str]]:
         """(token, caller) pairs: GATEWAY_TOKEN is caller `default`; GATEWAY_CALLERS lists `name:token`."""
@@ -151,7 +168,7 @@ class GatewaySettings(TracingSettings):
 
     def token_registry(self) -> TokenRegistry:
         """One principal per calling service (each sees only the notifications it created), and the
-        operators, who may open and close channels' circuits."""
+        operators (GATEWAY_OPERATOR_TOKEN), who open and close channels' circuits and lift suppressions."""
         callers = [(token, Principal(name, frozenset({CALLER}))) for token, name in self._caller_tokens()]
         operators = [(token, Principal(OPERATOR, frozenset({OPERATOR}))) for token in self._operator_tokens()]
         return TokenRegistry(callers + operators)

@@ -22,6 +22,15 @@ Requirements: `pip install notification-gateway[testing]` (pytest,
 pytest-asyncio). The async tests carry `pytest.mark.asyncio`, so they run under
 pytest-asyncio's strict and auto modes alike; the kit needs no conftest.
 
+A channel that reads delivery receipts (`parse_receipt`) is also checked for
+them: signed receipts of each status are read, with their reference, event id
+and time; unsigned, wrongly signed, stale or other-keyed ones are refused; a
+repeated request reads the same event ids (so the gateway applies it once);
+several receipts in any order are all read; and no garbage body gets anything
+but a refusal (a 400), never another exception (a 500). The kit writes
+receipts in the provider sandbox's format; a plugin for another provider
+overrides `receipt_body` (and `sign`, if it signs otherwise).
+
 Kits written for the version 1 contract, with `make_channel` and `recipient`
 fixtures instead of the two attributes, still run.
 """
@@ -34,9 +43,11 @@ import logging
 import re
 import secrets
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohttp
@@ -57,13 +68,29 @@ from notification_gateway.contract import (
     RecipientUnreachable,
     RetryableDeliveryError,
 )
-from notification_gateway.http_channel import HttpChannel, ProviderSettings, address_forms
+from notification_gateway.http_channel import HttpChannel, ProviderSettings, address_forms, sign_webhook
+from notification_gateway.receipts import WebhookRefused, WebhookUnreadable, receipts_from
 from notification_gateway.sending import send
 
 _TIMEOUT_SECONDS = 5.0
 _PERMANENT_STATUSES = (400, 401, 403, 404, 422)
 # A value shorter than this occurs in any sentence, so its absence proves nothing.
 _MIN_CHECKED_LENGTH = 4
+_RECEIPT_STATUSES = ("delivered", "undelivered", "bounced")
+_GARBAGE_BODIES = (
+    b"",
+    b"{",
+    b"5",
+    b"null",
+    b'"receipt"',
+    b'{"a": 1}',
+    b"[1]",
+    b'["x"]',
+    b"[null]",
+    b'[{"type": "receipt"}]',
+    b"\xff\xfe\x00",
+    b"[" * 10_000,
+)
 
 
 @dataclass
@@ -182,6 +209,29 @@ class ChannelConformance:
     address: ClassVar[str]
     #: Values of the channel's recipient field it must refuse.
     unusable_addresses: ClassVar[tuple[str, ...]] = ("", "   ")
+    #: The key receipts are signed with in these tests.
+    receipt_secret: ClassVar[str] = "conformance-receipt-secret"  # noqa: S105 - a test key
+
+    def receipt_body(self, channel: Channel, receipts: list[tuple[str, str, str]]) -> bytes:
+        """A provider request carrying (reference, status, event id) receipts: the sandbox's format."""
+        at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        events = [
+            {
+                "id": event_id,
+                "type": "receipt",
+                "channel": channel.name,
+                "message_id": reference,
+                "status": status,
+                "reason": "ok",
+                "occurred_at": at,
+            }
+            for reference, status, event_id in receipts
+        ]
+        return json.dumps(events, separators=(",", ":")).encode()
+
+    def sign(self, body: bytes, *, secret: str | None = None, now: float | None = None) -> Mapping[str, str]:
+        """The headers the provider signs `body` with."""
+        return sign_webhook(secret or self.receipt_secret, body, now=now)
 
     @pytest.fixture
     def make_channel(self) -> Callable[..., Channel]:
@@ -190,7 +240,13 @@ class ChannelConformance:
             pytest.fail("ChannelConformance needs `channel_class = YourChannel` on the test class")
 
         def make(*, url: str, token: str, timeout_seconds: float) -> Channel:
-            settings = ProviderSettings(api_url=url, api_token=token, timeout_seconds=timeout_seconds)
+            settings_class = getattr(self.channel_class, "settings_class", ProviderSettings)
+            extra = (
+                {"receipt_secret": self.receipt_secret}
+                if "receipt_secret" in settings_class.model_fields
+                else {}
+            )
+            settings = settings_class(api_url=url, api_token=token, timeout_seconds=timeout_seconds, **extra)
             return self.channel_class(settings)
 
         return make
@@ -369,6 +425,57 @@ class ChannelConformance:
             _assert_hidden(outcome.error.reason, hidden, "the error's reason")
             _assert_hidden(repr(outcome.error), hidden, "the error")
         _assert_hidden(outcome.logs, hidden, "a log line")
+
+    # Its receipts, if it reads any.
+
+    @pytest.fixture
+    def receipts_channel(self, channel: Channel) -> Channel:
+        if not callable(getattr(channel, "parse_receipt", None)):
+            pytest.skip("the channel reads no receipts")
+        return channel
+
+    def test_signed_receipts_of_every_status_are_read(self, receipts_channel: Channel) -> None:
+        sent = [(f"ref-{status}", status, f"evt-{uuid.uuid4().hex}") for status in _RECEIPT_STATUSES]
+        body = self.receipt_body(receipts_channel, sent)
+
+        read = receipts_from(receipts_channel, self.sign(body), body)
+
+        assert [(r.reference, r.status, r.event_id) for r in read] == sent
+        assert all(r.occurred_at.tzinfo is not None for r in read), "receipt times must be timezone-aware"
+
+    @pytest.mark.parametrize("forgery", ["unsigned", "wrong key", "stale", "changed body"])
+    def test_a_receipt_not_signed_by_the_provider_is_refused(self, receipts_channel: Channel, forgery: str):
+        body = self.receipt_body(receipts_channel, [("ref-1", "delivered", "evt-1")])
+        headers: Mapping[str, str] = {
+            "unsigned": {},
+            "wrong key": self.sign(body, secret="not-the-" + self.receipt_secret),
+            "stale": self.sign(body, now=datetime.now(UTC).timestamp() - 3600),
+            "changed body": self.sign(body.replace(b"delivered", b"bounced")),
+        }[forgery]
+
+        with pytest.raises(WebhookRefused):
+            receipts_from(receipts_channel, headers, body)
+
+    def test_a_repeated_request_reads_the_same_event_ids(self, receipts_channel: Channel) -> None:
+        body = self.receipt_body(receipts_channel, [("ref-1", "delivered", "evt-1")])
+
+        first = receipts_from(receipts_channel, self.sign(body), body)
+        again = receipts_from(receipts_channel, self.sign(body), body)
+
+        assert [r.event_id for r in first] == [r.event_id for r in again] == ["evt-1"]
+
+    def test_receipts_in_any_order_are_all_read(self, receipts_channel: Channel) -> None:
+        sent = [(f"ref-{n}", "delivered", f"evt-{n}") for n in (3, 1, 2)]
+        body = self.receipt_body(receipts_channel, sent)
+
+        read = receipts_from(receipts_channel, self.sign(body), body)
+
+        assert [r.reference for r in read] == ["ref-3", "ref-1", "ref-2"]
+
+    @pytest.mark.parametrize("garbage", _GARBAGE_BODIES, ids=range(len(_GARBAGE_BODIES)))
+    def test_a_signed_garbage_body_is_refused_never_crashes(self, receipts_channel: Channel, garbage: bytes):
+        with pytest.raises(WebhookUnreadable):
+            receipts_from(receipts_channel, self.sign(garbage), garbage)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ from apikit.pagination import PageQuery, encode_cursor
 from apikit.problems import FieldError, Problem
 from apikit.queue import utc_now
 from apikit.validation import parse_query, read_body
-from notification_gateway import notifications
+from notification_gateway import notifications, receipts, suppression
 from notification_gateway.batches import accept_batch
 from notification_gateway.flow import ChannelNotFound
 from notification_gateway.keys import (
@@ -24,6 +24,7 @@ from notification_gateway.keys import (
     CLOCK,
     FLOW,
     IDEMPOTENCY,
+    RECEIPTS,
     RECIPIENT_CAPS,
     ROUTING,
     SETTINGS,
@@ -40,6 +41,9 @@ from notification_gateway.schemas import (
     NotificationPage,
     NotifyRequest,
     RoutingView,
+    SuppressionList,
+    SuppressionView,
+    WebhookAnswer,
 )
 from notification_gateway.status import NotificationStatus
 
@@ -68,7 +72,7 @@ async def notify(request: web.Request) -> web.Response:
         if claim.replay is not None:
             return claim.replay
         async with transaction() as connection:
-            notification = await notifications.accept(
+            notification, event = await notifications.accept(
                 command,
                 caller=caller,
                 channels=request.app[CHANNELS],
@@ -79,7 +83,7 @@ async def notify(request: web.Request) -> web.Response:
                 connection=connection,
                 now=request.app[CLOCK](),
             )
-            body = _json(notification_view(notification, attempts=[]))  # just created: no attempts yet
+            body = _json(notification_view(notification, attempts=[], events=[event]))  # just created
             response = await claim.answer(
                 connection, 202, body, {"Location": f"/notifications/{notification.id}"}
             )
@@ -146,7 +150,8 @@ class NotificationQuery(PageQuery):
     """Filters for `GET /notifications`; repeat `status` for several."""
 
     status: list[NotificationStatus] = Field(
-        default_factory=list, description="queued, sending, delivered, failed, cancelled"
+        default_factory=list,
+        description="queued, sending, sent, delivered, undelivered, bounced, failed, cancelled, suppressed",
     )
     channel: str | None = Field(None, pattern=CHANNEL_NAME_PATTERN)
     recipient_id: str | None = Field(None, pattern=ID_PATTERN)
@@ -239,3 +244,58 @@ async def set_circuit(request: web.Request) -> web.Response:
 async def show_routing(request: web.Request) -> web.Response:
     """The routing rules in force, in the order they are tried, and the fallback channels."""
     return web.json_response(_json(RoutingView.model_validate(request.app[ROUTING].to_dict())))
+
+
+async def receive_receipts(request: web.Request) -> web.Response:
+    """A provider's delivery receipts for messages it accepted, signed with the channel's key.
+
+    No caller token: the provider's signature is the authentication (401 without it).
+    A receipt for a message the gateway does not know is acknowledged and kept, so a
+    receipt that beats the recording of its send is applied then; a repeated one is
+    applied once; none moves a notification backwards.
+    """
+    body = await request.read()
+    context = request.app[RECEIPTS]
+    channel = request.match_info["channel"]
+    found = receipts.read_receipts(context.channels, channel, request.headers, body)
+    outcome = await receipts.apply_receipts(context, channel, found)
+    if outcome.woke:
+        _wake_worker(request)
+    answer = WebhookAnswer(received=outcome.received, applied=outcome.applied, ignored=outcome.ignored)
+    return web.json_response(_json(answer))
+
+
+async def receive_inbound(request: web.Request) -> web.Response:
+    """Messages users sent the service (an SMS reply), signed like receipts: `STOP` opts the
+    number out of the channel, `START` opts it back in; anything else is acknowledged and ignored."""
+    body = await request.read()
+    context = request.app[RECEIPTS]
+    channel = request.match_info["channel"]
+    messages = receipts.read_inbound(context.channels, channel, request.headers, body)
+    outcome = await receipts.apply_inbound(context, channel, messages)
+    answer = WebhookAnswer(received=outcome.received, applied=outcome.applied, ignored=outcome.ignored)
+    return web.json_response(_json(answer))
+
+
+class SuppressionQuery(BaseModel):
+    """Both are needed: suppressions are found by address, never listed."""
+
+    channel: str = Field(pattern=CHANNEL_NAME_PATTERN)
+    address: str = Field(min_length=1, max_length=320, description="The e-mail address, number or topic.")
+
+
+async def find_suppressions(request: web.Request) -> web.Response:
+    """Whether an address is suppressed on a channel (bounced, undelivered N times running, opted out)."""
+    query = parse_query(request, SuppressionQuery)
+    found = await receipts.find_suppression(request.app[RECEIPTS], query.channel, query.address)
+    data = [
+        SuppressionView(id=row.id, channel=row.channel, reason=row.reason, suppressed_at=row.suppressed_at)
+        for row in found
+    ]
+    return web.json_response(_json(SuppressionList(data=data, count=len(data))))
+
+
+async def lift_suppression(request: web.Request) -> web.Response:
+    """Lift a suppression (operators only): the channel sends to the address again."""
+    await suppression.lift(request.match_info["suppression_id"])
+    return web.Response(status=204)

@@ -32,13 +32,19 @@ class OrderStatus(StrEnum):
 
 
 class OrderNotificationStatus(StrEnum):
-    """Where the order-placed notification is: not yet handed to the gateway, then the gateway's status."""
+    """Where the order-placed notification is: not yet handed to the gateway, then the gateway's status
+    (`sent`: the provider accepted it; `delivered`, `undelivered`, `bounced`: what the provider later
+    reported; `queued` again while the gateway falls back to another channel)."""
 
     PENDING = "pending"
     QUEUED = "queued"
+    SENT = "sent"
     DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    BOUNCED = "bounced"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUPPRESSED = "suppressed"
 
 
 class OutboxStatus(StrEnum):

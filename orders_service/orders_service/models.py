@@ -60,6 +60,14 @@ class DNAKitOrder(Model):
     notification_status = fields.CharEnumField(
         OrderNotificationStatus, max_length=16, default=OrderNotificationStatus.PENDING
     )
+    notification_reason = fields.CharField(
+        max_length=200, null=True, description="Why the notification has its status, in the gateway's words."
+    )
+    notification_sequence = fields.IntField(
+        default=0,
+        db_default=0,
+        description="The gateway's number of the last change applied (older ones are ignored).",
+    )
     placed_by = fields.CharField(
         max_length=300, null=True, description="staff:<e-mail> or token:<principal>, null before it was kept."
     )

@@ -25,7 +25,14 @@ log = logging.getLogger("orders_service.order_notifications")
 
 # Nothing more will happen unless someone acts: a live view may stop asking.
 FINAL = frozenset(
-    {OrderNotificationStatus.DELIVERED, OrderNotificationStatus.FAILED, OrderNotificationStatus.CANCELLED}
+    {
+        OrderNotificationStatus.DELIVERED,
+        OrderNotificationStatus.UNDELIVERED,
+        OrderNotificationStatus.BOUNCED,
+        OrderNotificationStatus.FAILED,
+        OrderNotificationStatus.CANCELLED,
+        OrderNotificationStatus.SUPPRESSED,
+    }
 )
 
 

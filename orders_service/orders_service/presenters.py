@@ -25,6 +25,7 @@ def order_view(order: DNAKitOrder) -> dict[str, Any]:
             "requested_channel": order.requested_channel,
             "channel": order.notification_channel,
             "status": str(order.notification_status),
+            "reason": order.notification_reason,
         },
         "placed_by": order.placed_by,
         "created_at": utc_iso(order.created_at),

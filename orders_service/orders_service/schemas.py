@@ -151,6 +151,11 @@ class NotificationView(BaseModel):
     requested_channel: str | None = Field(description="Channel the admin asked for, if any.")
     channel: str | None = Field(description="Channel the gateway chose; null until it has.")
     status: OrderNotificationStatus
+    reason: str | None = Field(
+        None,
+        description="Why, in the gateway's words: `bounced on email (mailbox_unavailable): trying sms`, "
+        "`the address is suppressed on sms (opted_out)`...",
+    )
 
 
 class OrderView(BaseModel):

@@ -1,5 +1,10 @@
 """Demo users: some reachable by SMS or push, some by e-mail only; and, in development only, two
-staff accounts with a published password. Safe to run twice."""
+staff accounts with a published password. Safe to run twice.
+
+The users Barbara, Hedy and Katherine have the provider sandbox's magic test
+addresses, so their notifications meet what real providers report: a bounce,
+an unreachable handset, silence (see provider_sandbox/README.md).
+"""
 
 from __future__ import annotations
 
@@ -62,6 +67,42 @@ DEMO_USERS = [
             "city": "London",
             "postcode": "WC2R 2LS",
             "country": "GB",
+        },
+    },
+    {
+        "id": "u_barbara",
+        "name": "Barbara Liskov",
+        "email": "barbara+bounce@example.com",  # bounces
+        "phone_number": "07451 271234",
+        "address": {
+            "address_lines": ["32 Vassar Street"],
+            "city": "Cambridge",
+            "postcode": "02139",
+            "country": "US",
+        },
+    },
+    {
+        "id": "u_hedy",
+        "name": "Hedy Lamarr",
+        "email": "hedy@example.com",
+        "phone_number": "07451 270001",  # undelivered
+        "address": {
+            "address_lines": ["1 Frequency Lane"],
+            "city": "Vienna",
+            "postcode": "1010",
+            "country": "AT",
+        },
+    },
+    {
+        "id": "u_katherine",
+        "name": "Katherine Johnson",
+        "email": "katherine+noreceipt@example.com",  # never gets a receipt
+        "phone_number": "07451 270002",  # never gets a receipt
+        "address": {
+            "address_lines": ["1 Langley Way"],
+            "city": "Hampton",
+            "postcode": "23681",
+            "country": "US",
         },
     },
 ]

@@ -3,18 +3,20 @@
 The signature (HMAC-SHA256 over `webhook-id.webhook-timestamp.body` with the
 shared secret) and a five-minute timestamp window are checked by the
 `standardwebhooks` library. A `webhook-id` already applied is acknowledged and
-ignored, so the gateway's retries are harmless. A delivered notification stays
-delivered whatever arrives later.
+ignored, so the gateway's retries are harmless. Callbacks carry the gateway's
+sequence number of the change, and one older than the change the order already
+shows is ignored, so callbacks arriving out of order never move it backwards
+(one without a number, from an older gateway, never undoes a `delivered`).
 """
 
 from __future__ import annotations
 
 import binascii
-from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from apikit.database import transaction
 from apikit.problems import VALIDATION_FAILED, Problem
@@ -24,9 +26,18 @@ from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
 
 class CallbackData(BaseModel):
     id: str
-    status: Literal["delivered", "failed", "cancelled"]
+    status: OrderNotificationStatus
     channel: str
     reference: str | None = None
+    reason: str | None = None
+    sequence: int = Field(0, ge=0)
+
+    @field_validator("status")
+    @classmethod
+    def _a_gateway_status(cls, value: OrderNotificationStatus) -> OrderNotificationStatus:
+        if value is OrderNotificationStatus.PENDING:
+            raise ValueError("pending is not a gateway status")
+        return value
 
 
 class StatusCallback(BaseModel):
@@ -71,15 +82,19 @@ async def apply(webhook_id: str, callback: StatusCallback) -> bool:
                 and message.order_id is not None
                 and not await _superseded(message, connection)
             ):
-                await (
-                    DNAKitOrder.filter(id=message.order_id)
-                    .exclude(notification_status=OrderNotificationStatus.DELIVERED)
-                    .using_db(connection)
-                    .update(
-                        notification_status=OrderNotificationStatus(data.status),
-                        notification_id=data.id,
-                        notification_channel=data.channel,
+                order = DNAKitOrder.filter(id=message.order_id)
+                if data.sequence:  # a change of another notification (a resend) is newer by definition
+                    order = order.filter(
+                        Q(notification_sequence__lt=data.sequence) | ~Q(notification_id=data.id)
                     )
+                else:
+                    order = order.exclude(notification_status=OrderNotificationStatus.DELIVERED)
+                await order.using_db(connection).update(
+                    notification_status=data.status,
+                    notification_id=data.id,
+                    notification_channel=data.channel,
+                    notification_reason=(data.reason or "")[:200] or None,
+                    notification_sequence=data.sequence,
                 )
     except IntegrityError:
         return False

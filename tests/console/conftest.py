@@ -20,6 +20,7 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures the browser tests shar
     System,
     http,
     provider,
+    receipts_port,
     sandbox,
     unstarted_system,
 )

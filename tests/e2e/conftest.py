@@ -35,11 +35,32 @@ async def http():
         yield session
 
 
+#: The sandbox's development keys (its defaults), which the gateway needs to read receipts.
+RECEIPT_SECRETS = {
+    "EMAIL_RECEIPT_SECRET": "dev-email-receipt-secret",
+    "SMS_RECEIPT_SECRET": "dev-sms-receipt-secret",
+    "PUSH_RECEIPT_SECRET": "dev-push-receipt-secret",
+}
+
+
 @pytest.fixture
-def sandbox(tmp_path):
+def receipts_port() -> int:
+    """Where the sandbox sends receipts and inbound messages: the `System`'s gateway listens there."""
+    return free_port()
+
+
+@pytest.fixture
+def sandbox(tmp_path, receipts_port):
+    gateway = f"http://127.0.0.1:{receipts_port}"
     service = ServiceProcess(
         "provider_sandbox",
-        {"PROVIDER_SANDBOX_PORT": "0"},
+        {
+            "PROVIDER_SANDBOX_PORT": "0",
+            "SANDBOX_RECEIPTS_URL": f"{gateway}/receipts",
+            "SANDBOX_INBOUND_URL": f"{gateway}/inbound",
+            "SANDBOX_RECEIPT_DELAY_MS": "100",
+            "SANDBOX_RECEIPT_RETRY_BASE_MS": "100",
+        },
         port=free_port(),
         log_path=tmp_path / "sandbox.log",
     )
@@ -54,6 +75,7 @@ def gateway_env(database_server, tmp_path, sandbox) -> dict[str, str]:
     return {
         "GATEWAY_DATABASE_URL": database_server.database_url("gateway", gateway_tortoise_config, tmp_path),
         "GATEWAY_TOKEN": GATEWAY_TOKEN,
+        "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
         "GATEWAY_PLUGINS": "email,sms",
         "GATEWAY_RATE_LIMIT": "100000/second",
         "GATEWAY_RECIPIENT_LIMITS": "",  # load tests send many SMS to one number
@@ -133,9 +155,9 @@ SHIPPING = {
 class System:
     """Starts and stops the three services on loopback, sharing what they must know of each other."""
 
-    def __init__(self, database_server, tmp_path, sandbox) -> None:
+    def __init__(self, database_server, tmp_path, sandbox, gateway_port: int | None = None) -> None:
         self.sandbox = sandbox
-        self.orders_port, self.gateway_port = free_port(), free_port()
+        self.orders_port, self.gateway_port = free_port(), gateway_port or free_port()
         self.gateway = ServiceProcess(
             "notification_gateway",
             {
@@ -144,6 +166,7 @@ class System:
                 ),
                 "GATEWAY_PORT": str(self.gateway_port),
                 "GATEWAY_CALLERS": f"orders:{CALLER_TOKEN}",
+                "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
                 "GATEWAY_WEBHOOK_SECRETS": f"orders:{SECRET}",
                 "GATEWAY_CALLBACK_ORIGINS": f"http://127.0.0.1:{self.orders_port}",
                 "GATEWAY_RATE_LIMIT": "100000/second",
@@ -157,6 +180,7 @@ class System:
                 "SMS_API_TOKEN": "dev-sms-token",
                 "PUSH_API_URL": sandbox.url + "/push",
                 "LOG_LEVEL": "WARNING",
+                **RECEIPT_SECRETS,
             },
             port=self.gateway_port,
             log_path=tmp_path / "gateway.log",
@@ -190,9 +214,10 @@ class System:
 
 
 @pytest.fixture
-def unstarted_system(database_server, tmp_path, sandbox) -> System:
-    """Databases are prepared here, outside the event loop the async tests run in."""
-    return System(database_server, tmp_path, sandbox)
+def unstarted_system(database_server, tmp_path, sandbox, receipts_port) -> System:
+    """Databases are prepared here, outside the event loop the async tests run in. The sandbox sends
+    its receipts to this system's gateway."""
+    return System(database_server, tmp_path, sandbox, gateway_port=receipts_port)
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ RESULTS_DIR = Path(__file__).parent / "results"
 # The e2e fixtures, shared: an aiohttp session, and a provider sandbox process per test.
 http = e2e.http
 sandbox = e2e.sandbox
+receipts_port = e2e.receipts_port
 _REFERENCE = re.compile(r"Reference: (ord_[0-9a-z]+)\.")
 
 
@@ -72,6 +73,7 @@ def gateway_environment(database_url: str, sandbox_url: str, port: int) -> dict[
         "GATEWAY_DATABASE_URL": database_url,
         "GATEWAY_PORT": str(port),
         "GATEWAY_TOKEN": GATEWAY_TOKEN,
+        "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
         "GATEWAY_PLUGINS": "email,sms",
         "GATEWAY_RATE_LIMIT": "100000/second",
         "GATEWAY_RECIPIENT_LIMITS": "",  # load tests send many SMS to one number
@@ -157,6 +159,25 @@ class DirectDatabase:
         finally:
             connection.close()
 
+    async def execute(self, sql: str) -> None:
+        """Write behind the service's back (a test's setup), committed."""
+        if self.kind == "sqlite":
+            await asyncio.to_thread(self._sqlite_execute, sql)
+            return
+        connection = await asyncpg.connect(self.url, timeout=5)
+        try:
+            await connection.execute(sql, timeout=60)
+        finally:
+            await connection.close()
+
+    def _sqlite_execute(self, sql: str) -> None:
+        connection = sqlite3.connect(self.url.removeprefix("sqlite://"), timeout=10)
+        try:
+            with connection:
+                connection.execute(sql)
+        finally:
+            connection.close()
+
     async def value(self, sql: str, *args: Any) -> Any:
         [row] = await self.fetch(sql, *args)
         return next(iter(row.values()))
@@ -202,6 +223,7 @@ class FaultSystem:
             gateway_environment(gateway_url, sandbox.url, gateway_port)
             | {
                 "GATEWAY_CALLERS": f"orders:{ORDERS_CALLER_TOKEN}",
+                "GATEWAY_SUPPRESSION_KEY": "test-suppression-key-0123456789",
                 "GATEWAY_WEBHOOK_SECRETS": f"orders:{WEBHOOK_SECRET}",
                 "GATEWAY_CALLBACK_ORIGINS": orders_origin,
             },

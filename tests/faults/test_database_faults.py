@@ -259,7 +259,7 @@ async def test_killed_database_connections_fail_cleanly_and_both_services_recove
     duplicates = duplicates_in(by_order) + duplicates_in(by_text)
     lost_records = _worker_failures(system.gateway, "notification_gateway.delivery")
     retried = await system.gateway_db.value(
-        "SELECT count(*) AS n FROM delivery_attempts WHERE outcome <> 'delivered'"
+        "SELECT count(*) AS n FROM delivery_attempts WHERE outcome <> 'sent'"
     )
     report(
         "database_faults",
@@ -466,7 +466,7 @@ async def _relayed(http, system, order_id: str) -> bool:
 
 
 async def _delivered(http, system, notification_id: str) -> bool:
-    return (await notification(http, system.gateway, notification_id))["status"] == "delivered"
+    return (await notification(http, system.gateway, notification_id))["status"] == "sent"
 
 
 async def _all_held(proxy: PostgresProxy) -> bool:

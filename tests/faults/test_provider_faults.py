@@ -34,8 +34,8 @@ pytestmark = pytest.mark.slow
 
 MAX_ATTEMPTS = 3
 WITH_FALLBACK = {"kit_type": "whole-exome-sequencing"}  # sms, then email
-WITHOUT_FALLBACK = {"kit_type": "targeted-sequencing"}  # email only
-OK = ("delivered", 200)
+WITHOUT_FALLBACK = {"kit_type": "targeted-sequencing"}  # email, asked for by name: no fallback
+OK = ("sent", 200)
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,10 @@ class Case:
     provider_log_exact: bool = True
 
     @property
-    def attributes(self) -> dict:
-        return WITH_FALLBACK if self.channel == "sms" else WITHOUT_FALLBACK
+    def request(self) -> dict:
+        if self.channel == "sms":
+            return {"attributes": WITH_FALLBACK}
+        return {"attributes": WITHOUT_FALLBACK, "channel": "email"}
 
 
 def _permanent(status: int, *, fallback: bool) -> Case:
@@ -62,7 +64,7 @@ def _permanent(status: int, *, fallback: bool) -> Case:
         return Case(
             "sms",
             {"queue": [{"status": status}]},
-            "delivered",
+            "sent",
             [("sms", "permanent", status), ("email", *OK)],
             [("sms", "fault", status), ("email", "accepted", 200)],
         )
@@ -82,7 +84,7 @@ CASES = {
     "latency-beyond-client-timeout": Case(
         "email",
         {"queue": [{"latency_ms": 3000}]},
-        "delivered",
+        "sent",
         [("email", "retryable", None), ("email", *OK)],
         [("email", "accepted", 200)],
         error_mentions="did not answer within 1s",
@@ -91,7 +93,7 @@ CASES = {
     "connection-reset": Case(
         "email",
         {"queue": [{"reset": True}]},
-        "delivered",
+        "sent",
         [("email", "retryable", None), ("email", *OK)],
         [("email", "fault", None), ("email", "accepted", 200)],
         error_mentions="connection failed",
@@ -99,7 +101,7 @@ CASES = {
     "429-with-retry-after": Case(
         "email",
         {"queue": [{"status": 429, "retry_after": "2"}]},
-        "delivered",
+        "sent",
         [("email", "retryable", 429), ("email", *OK)],
         [("email", "fault", 429), ("email", "accepted", 200)],
         first_retry_after=2.0,
@@ -107,7 +109,7 @@ CASES = {
     "503-burst-beyond-max-attempts-with-fallback": Case(
         "sms",
         {"queue": [{"status": 503}] * (MAX_ATTEMPTS + 2)},
-        "delivered",
+        "sent",
         [("sms", "retryable", 503)] * MAX_ATTEMPTS + [("email", *OK)],
         [("sms", "fault", 503)] * MAX_ATTEMPTS + [("email", "accepted", 200)],
     ),
@@ -156,7 +158,7 @@ async def test_a_provider_fault_ends_as_documented(http, faulty_provider_gateway
     await provider.reset()
     await provider.faults(case.channel, **case.plan)
 
-    accepted = await notify(http, gateway, "Hi {user_name}, a provider fault.", attributes=case.attributes)
+    accepted = await notify(http, gateway, "Hi {user_name}, a provider fault.", **case.request)
     assert (accepted["channel"], accepted["fallback_channels"]) == (
         case.channel,
         ["email"] if case.channel == "sms" else [],
@@ -193,7 +195,7 @@ async def test_the_sandbox_logs_a_request_whose_client_gave_up(http, faulty_prov
 
     accepted = await notify(http, gateway, "Hi {user_name}, a slow provider.", attributes=WITHOUT_FALLBACK)
     final = await _finished(http, gateway, accepted["id"])
-    assert [a["outcome"] for a in final["attempts"]] == ["retryable", "delivered"]
+    assert [a["outcome"] for a in final["attempts"]] == ["retryable", "sent"]
 
     # Both requests reached the endpoint; the first one's handler is done 1.5 s after it arrived.
     await wait_until(lambda: _requests_seen(provider, 2), "the abandoned request in the request log", 5)
@@ -204,7 +206,7 @@ async def _finished(http, gateway, notification_id: str) -> dict:
 
     async def final() -> bool:
         found.update(await notification(http, gateway, notification_id))
-        return found["status"] in ("delivered", "failed")
+        return found["status"] in ("sent", "failed")
 
     await wait_until(final, f"{notification_id} to be delivered or failed")
     return found

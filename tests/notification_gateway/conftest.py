@@ -21,10 +21,17 @@ ORDERS_TOKEN = "orders-caller-token-0123456789abcdef"
 MARKETING_TOKEN = "marketing-caller-token-0123456789ab"
 ORDERS = {"Authorization": f"Bearer {ORDERS_TOKEN}"}
 MARKETING = {"Authorization": f"Bearer {MARKETING_TOKEN}"}
+OPERATOR_TOKEN = "operator-token-0123456789abcdefghij"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 ADA = {"id": "u_ada", "name": "Ada Lovelace", "email": "ada@example.com", "phone_number": "+447451277972"}
 GRACE = {"id": "u_grace", "name": "Grace Hopper", "email": "grace@example.com"}
 PLACED = "Hi {user_name}, your order has been successfully placed."
+RECEIPT_SECRETS = {
+    "email": "email-receipt-secret",
+    "sms": "sms-receipt-secret",
+    "push": "push-receipt-secret",
+}
 
 
 def notify_body(**overrides) -> dict:
@@ -74,6 +81,8 @@ def provider_env(monkeypatch):
     monkeypatch.setenv("SMS_API_URL", "http://127.0.0.1:9/sms")
     monkeypatch.setenv("SMS_API_TOKEN", "sms-provider-token")
     monkeypatch.setenv("PUSH_API_URL", "http://127.0.0.1:9/push")
+    for channel, secret in RECEIPT_SECRETS.items():
+        monkeypatch.setenv(f"{channel.upper()}_RECEIPT_SECRET", secret)
 
 
 @pytest.fixture
@@ -87,6 +96,8 @@ def gateway_settings(gateway_database_url, provider_env) -> GatewaySettings:
         APP_ENV="production",
         GATEWAY_DATABASE_URL=gateway_database_url,
         GATEWAY_CALLERS=f"orders:{ORDERS_TOKEN},marketing:{MARKETING_TOKEN}",
+        GATEWAY_SUPPRESSION_KEY="test-suppression-key-0123456789",
+        GATEWAY_OPERATOR_TOKEN=OPERATOR_TOKEN,
         GATEWAY_PLUGINS="email,sms",
         GATEWAY_WORKERS_ENABLED=False,
     )

@@ -21,7 +21,9 @@ from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import Callback, Notification
 from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
+from notification_gateway.receipts import ReceiptContext
 from notification_gateway.status import CallbackStatus
+from notification_gateway.suppression import SuppressionRules
 from tests.notification_gateway.conftest import MARKETING, ORDERS, notify, notify_body
 from tests.notification_gateway.test_delivery import BIRD, Clock
 
@@ -66,8 +68,10 @@ async def workers(client, pigeon, receiver):
     clock = Clock()
     policy = CallbackPolicy(frozenset({f"http://127.0.0.1:{receiver.server.port}"}), {"orders": SECRET})
     async with aiohttp.ClientSession() as session:
+        channels = load_channels(frozenset(), [("pigeon", pigeon)])
         delivery = DeliveryWorker(
-            channels=load_channels(frozenset(), [("pigeon", pigeon)]),
+            channels=channels,
+            receipts=ReceiptContext(channels, SuppressionRules(b"test-key")),
             session=session,
             policy=RetryPolicy(max_attempts=1),
             metrics=DeliveryMetrics(CollectorRegistry()),
@@ -104,7 +108,7 @@ async def _notify_with_callback(client, receiver, **extra) -> dict:
     return await response.json()
 
 
-async def test_a_final_status_is_called_back_signed(client, receiver, workers):
+async def test_a_change_of_status_is_called_back_signed(client, receiver, workers):
     delivery, sender, _clock = workers
     accepted = await _notify_with_callback(client, receiver)
 
@@ -113,13 +117,16 @@ async def test_a_final_status_is_called_back_signed(client, receiver, workers):
 
     [(headers, body)] = receiver.received
     payload = Webhook(SECRET).verify(body, headers)
-    assert payload["type"] == "notification.delivered"
+    assert payload["type"] == "notification.sent"
     assert payload["data"] == payload["data"] | {
         "id": accepted["id"],
-        "status": "delivered",
+        "status": "sent",
         "channel": "pigeon",
         "reference": "obx_1",
         "recipient_id": "u_b",
+        "source": "worker",
+        "sequence": 2,  # 1 is its acceptance, which the caller needs no callback for
+        "finished_at": None,
     }
     assert headers["webhook-id"].startswith("msg_")
     [callback] = await Callback.all()
@@ -199,7 +206,7 @@ async def test_a_callback_to_another_origin_never_blocks_delivery(
     assert accepted["callback"]["reason"].startswith(reason)
     await _drain(delivery)
     shown = await (await client.get(f"/notifications/{accepted['id']}", headers=ORDERS)).json()
-    assert shown["status"] == "delivered"
+    assert shown["status"] == "sent"
     assert shown["callback"] == accepted["callback"]
     assert len(pigeon.channel.sent) == 1
     assert await Callback.all().count() == 0  # nothing is ever sent to that origin
@@ -218,7 +225,7 @@ async def test_a_caller_without_a_secret_is_notified_without_callbacks(client, r
         "reason": "Status callbacks are not configured for caller 'marketing' (no signing secret).",
     }
     await _drain(delivery)
-    assert (await Notification.first()).status == "delivered"
+    assert (await Notification.first()).status == "sent"
     assert await Callback.all().count() == 0
     assert receiver.received == []
 

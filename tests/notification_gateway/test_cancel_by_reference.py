@@ -48,7 +48,7 @@ async def test_every_pending_notification_with_the_reference_is_cancelled(client
     second = await _accepted(client, "ord_1")
     sent = await _accepted(client, "ord_1")
     other = await _accepted(client, "ord_2")
-    await _finish(sent["id"], NotificationStatus.DELIVERED, AttemptOutcome.DELIVERED)
+    await _finish(sent["id"], NotificationStatus.SENT, AttemptOutcome.SENT)
 
     response = await _cancel(client, "ord_1")
 
@@ -57,13 +57,13 @@ async def test_every_pending_notification_with_the_reference_is_cancelled(client
     assert body == {
         "reference": "ord_1",
         "cancelled": sorted([first["id"], second["id"]]),
-        "not_cancelled": [{"id": sent["id"], "status": "delivered"}],
+        "not_cancelled": [{"id": sent["id"], "status": "sent"}],
     }
     statuses = {n.id: n.status for n in await Notification.all()}
     assert statuses == {
         first["id"]: NotificationStatus.CANCELLED,
         second["id"]: NotificationStatus.CANCELLED,
-        sent["id"]: NotificationStatus.DELIVERED,
+        sent["id"]: NotificationStatus.SENT,
         other["id"]: NotificationStatus.QUEUED,
     }
 
@@ -115,13 +115,14 @@ async def test_each_cancellation_owes_the_caller_a_callback(client, receiver, by
     [callback] = await Callback.all()
     assert callback.notification_id == accepted["id"]
     assert callback.payload["type"] == "notification.cancelled"
-    assert callback.payload["data"] | {"finished_at": None} == {
+    data = callback.payload["data"]
+    assert {key: data[key] for key in ("id", "status", "channel", "reference", "recipient_id", "source")} == {
         "id": accepted["id"],
         "status": "cancelled",
         "channel": "email",
         "reference": "ord_1",
         "recipient_id": "u_ada",
-        "finished_at": None,
+        "source": "caller",
     }
 
 
@@ -179,4 +180,4 @@ async def test_cancelling_while_a_worker_claims_ends_cancelled_or_sent_never_bot
         if cancelled:
             assert (stored.status, sends) == (NotificationStatus.CANCELLED, 0)
         else:
-            assert (stored.status, sends) == (NotificationStatus.DELIVERED, 1)
+            assert (stored.status, sends) == (NotificationStatus.SENT, 1)

@@ -29,7 +29,8 @@ async def test_a_queued_notification_is_cancelled_and_stays_cancelled(client):
 @pytest.mark.parametrize(
     ("status", "attempts"),
     [
-        (NotificationStatus.DELIVERED, (AttemptOutcome.DELIVERED,)),
+        (NotificationStatus.SENT, (AttemptOutcome.SENT,)),
+        (NotificationStatus.DELIVERED, (AttemptOutcome.SENT,)),
         (NotificationStatus.FAILED, (AttemptOutcome.PERMANENT,)),
         (NotificationStatus.QUEUED, (AttemptOutcome.RETRYABLE,)),  # waiting to retry: it may have arrived
         (NotificationStatus.SENDING, ()),  # claimed by a worker

@@ -24,6 +24,7 @@ def clean_environment(monkeypatch):
         "GATEWAY_OPERATOR_TOKEN",
     ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GATEWAY_SUPPRESSION_KEY", "a-suppression-key-0123456789")
 
 
 def test_production_needs_a_caller_token():
@@ -57,11 +58,17 @@ def test_each_calling_service_has_its_own_token():
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_RATE_LIMIT": "lots"}, "100/second"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_ROUTING_FILE": "/nonexistent.toml"}, "no routing rules file"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_DELIVERY_CONCURRENCY": "0"}, "greater than or equal to 1"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_SUPPRESSION_KEY": ""}, "GATEWAY_SUPPRESSION_KEY must be set"),
+        (
+            {"GATEWAY_TOKEN": STRONG, "GATEWAY_SUPPRESSION_KEY": "short"},
+            "GATEWAY_SUPPRESSION_KEY must be set",
+        ),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_OPERATOR_TOKEN": "short"}, "GATEWAY_OPERATOR_TOKEN must be at"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_SUPPRESS_AFTER_UNDELIVERED": "0"}, "greater than or equal to 1"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKERS": "sms=5"}, r"\*=5/60s,sms=3/30s \('sms=5' is not"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKERS": "sms=0/60s"}, "at least 1 failure"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKER_COOLDOWN_SECONDS": "0"}, "greater than 0"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_SEND_RATES": "sms=fast"}, "sms=30/second,email=100/minute"),
-        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_OPERATOR_TOKEN": "short"}, "at least 24 characters"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(monkeypatch, variables, message):

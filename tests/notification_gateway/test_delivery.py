@@ -20,7 +20,9 @@ from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
+from notification_gateway.receipts import ReceiptContext
 from notification_gateway.status import NotificationStatus
+from notification_gateway.suppression import SuppressionRules
 from tests.notification_gateway.conftest import PigeonPlugin, notify, notify_body
 
 BIRD = {"id": "u_b", "name": "Bird Fancier", "loft": "loft-7", "email": "b@example.com"}
@@ -67,6 +69,7 @@ async def make_worker(client, pigeon, email_stub, clock):
                 "session": session,
                 "policy": RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=10),
                 "metrics": DeliveryMetrics(CollectorRegistry()),
+                "receipts": ReceiptContext(channels, SuppressionRules(b"test-key")),
                 "flow": client.app[FLOW],
                 "concurrency": 8,
                 "lease_seconds": 30,
@@ -105,10 +108,10 @@ async def test_a_due_notification_is_delivered_once_and_recorded(client, make_wo
     assert [m.notification_id for m in pigeon.channel.sent] == [notification_id]
     assert pigeon.channel.sent[0].text == "Hi Bird Fancier, your order has been successfully placed."
     stored = await Notification.get(id=notification_id)
-    assert stored.status is NotificationStatus.DELIVERED
+    assert stored.status is NotificationStatus.SENT
     assert stored.lease_owner is None
     [attempt] = await DeliveryAttempt.filter(notification_id=notification_id)
-    assert (attempt.number, attempt.outcome, attempt.provider_status) == (1, "delivered", 200)
+    assert (attempt.number, attempt.outcome, attempt.provider_status) == (1, "sent", 200)
 
 
 async def test_a_claim_is_exclusive_until_its_lease_runs_out(client, make_worker, clock):
@@ -136,7 +139,7 @@ async def test_a_worker_that_lost_its_lease_records_nothing(client, make_worker,
     await slow.deliver(mine)
 
     assert await DeliveryAttempt.filter(notification_id=notification_id).count() == 1
-    assert (await Notification.get(id=notification_id)).status is NotificationStatus.DELIVERED
+    assert (await Notification.get(id=notification_id)).status is NotificationStatus.SENT
 
 
 class TopOfRange(random.Random):
@@ -169,7 +172,7 @@ async def test_retryable_failures_wait_for_the_backoff(client, make_worker, pige
     assert [(a.outcome, a.provider_status) for a in attempts] == [
         ("retryable", 503),
         ("retryable", 503),
-        ("delivered", 200),
+        ("sent", 200),
     ]
     assert len(pigeon.channel.sent) == 1
 
@@ -192,7 +195,7 @@ async def test_retry_after_is_honoured(client, make_worker, pigeon, clock):
     assert waiting.next_attempt_at == clock.now
     [first, second] = await DeliveryAttempt.filter(notification_id=notification_id).order_by("number")
     assert first.retry_after_seconds == 120
-    assert second.outcome == "delivered"
+    assert second.outcome == "sent"
 
 
 async def test_a_permanent_failure_moves_to_the_fallback_channel(client, make_worker, pigeon, email_stub):
@@ -206,12 +209,12 @@ async def test_a_permanent_failure_moves_to_the_fallback_channel(client, make_wo
 
     stored = await Notification.get(id=notification_id)
     assert (stored.status, stored.channel, stored.fallback_channels) == (
-        NotificationStatus.DELIVERED,
+        NotificationStatus.SENT,
         "email",
         [],
     )
     attempts = await DeliveryAttempt.filter(notification_id=notification_id).order_by("number")
-    assert [(a.channel, a.outcome) for a in attempts] == [("pigeon", "permanent"), ("email", "delivered")]
+    assert [(a.channel, a.outcome) for a in attempts] == [("pigeon", "permanent"), ("email", "sent")]
     assert len(email_stub.channel.sent) == 1
 
 
@@ -273,7 +276,7 @@ async def test_the_loop_delivers_and_a_stop_hands_back_unfinished_work(client, m
     await worker.stop(runner, grace_seconds=0.1)
 
     statuses = sorted(n.status for n in await Notification.all())
-    assert statuses.count(NotificationStatus.DELIVERED) == 2
+    assert statuses.count(NotificationStatus.SENT) == 2
     assert statuses.count(NotificationStatus.QUEUED) == 3
     assert await Notification.filter(lease_owner__isnull=False).count() == 0
 

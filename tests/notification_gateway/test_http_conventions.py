@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from notification_gateway import RetryableDeliveryError
 from notification_gateway.delivery import DeliveryWorker
-from notification_gateway.keys import CHANNELS, DELIVERY_METRICS, FLOW
+from notification_gateway.keys import CHANNELS, DELIVERY_METRICS, FLOW, RECEIPTS
 from notification_gateway.policy import RetryPolicy
 from tests.notification_gateway.conftest import ORDERS, notify, notify_body
 
@@ -49,6 +49,7 @@ async def test_metrics_count_deliveries_attempts_latency_and_queue_depth(client,
             session=session,
             policy=RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=1),
             metrics=client.app[DELIVERY_METRICS],
+            receipts=client.app[RECEIPTS],
             flow=client.app[FLOW],
             concurrency=1,
             lease_seconds=30,
@@ -67,8 +68,8 @@ async def test_metrics_count_deliveries_attempts_latency_and_queue_depth(client,
     on_pigeon = frozenset({("channel", "pigeon")})
     assert queued[("notification_queue_depth", frozenset())] == 1
     assert counted[("delivery_attempts_total", on_pigeon | {("outcome", "retryable")})] == 1
-    assert counted[("delivery_attempts_total", on_pigeon | {("outcome", "delivered")})] == 1
-    assert counted[("notifications_total", on_pigeon | {("status", "delivered")})] == 1
+    assert counted[("delivery_attempts_total", on_pigeon | {("outcome", "sent")})] == 1
+    assert counted[("notifications_total", on_pigeon | {("status", "sent")})] == 1
     assert ("notifications_total", on_pigeon | {("status", "failed")}) not in counted
     assert counted[("provider_request_seconds_count", on_pigeon)] == 2
     assert counted[("notification_delivery_seconds_count", on_pigeon)] == 1

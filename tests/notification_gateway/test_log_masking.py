@@ -47,7 +47,7 @@ async def test_debug_logs_with_sql_show_no_address(aiohttp_client, gateway_setti
 
     accepted = await (await notify(client, notify_body(recipient=recipient, channel="pigeon"))).json()
     status = accepted["status"]
-    while status != "delivered":
+    while status != "sent":
         await asyncio.sleep(0.05)
         status = (await (await client.get(f"/notifications/{accepted['id']}", headers=ORDERS)).json())[
             "status"

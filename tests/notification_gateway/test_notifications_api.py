@@ -36,20 +36,18 @@ async def _finish(notification_id: str, status: NotificationStatus, *attempts: A
 
 async def test_a_notification_shows_every_attempt(client):
     accepted = await _accepted(client)
-    await _finish(
-        accepted["id"], NotificationStatus.DELIVERED, AttemptOutcome.RETRYABLE, AttemptOutcome.DELIVERED
-    )
+    await _finish(accepted["id"], NotificationStatus.SENT, AttemptOutcome.RETRYABLE, AttemptOutcome.SENT)
 
     response = await client.get(f"/notifications/{accepted['id']}", headers=ORDERS)
 
     assert response.status == 200
     body = await response.json()
-    assert body["status"] == "delivered"
+    assert body["status"] == "sent"
     assert body["next_attempt_at"] is None
     assert body["finished_at"] is not None
     assert [(a["number"], a["outcome"], a["provider_status"]) for a in body["attempts"]] == [
         (1, "retryable", 503),
-        (2, "delivered", 200),
+        (2, "sent", 200),
     ]
     assert body["attempts"][0]["error"] == "provider answered 503"
 
@@ -88,7 +86,7 @@ async def test_listing_filters_by_status_channel_and_recipient(client):
     assert await ids("status=failed&status=queued") == [grace["id"], email["id"], sms["id"]]
     assert await ids("channel=sms") == [sms["id"]]
     assert await ids("recipient_id=u_grace") == [grace["id"]]
-    assert await ids("status=delivered") == []
+    assert await ids("status=sent") == []
 
 
 async def test_listing_pages_newest_first_and_only_the_callers_own(client):
@@ -130,11 +128,11 @@ async def test_a_failed_notification_can_be_retried(client):
     assert stored.attempts_on_channel == 0
 
 
-@pytest.mark.parametrize("status", [NotificationStatus.QUEUED, NotificationStatus.DELIVERED])
+@pytest.mark.parametrize("status", [NotificationStatus.QUEUED, NotificationStatus.SENT])
 async def test_only_failed_notifications_can_be_retried(client, status):
     accepted = await _accepted(client)
-    if status is NotificationStatus.DELIVERED:
-        await _finish(accepted["id"], status, AttemptOutcome.DELIVERED)
+    if status is NotificationStatus.SENT:
+        await _finish(accepted["id"], status, AttemptOutcome.SENT)
 
     response = await client.post(f"/notifications/{accepted['id']}/retry", headers=ORDERS)
 
@@ -163,12 +161,14 @@ async def test_channels_lists_each_installed_channel(client):
     assert channels["sms"]["recipient_field"] == "phone_number"
     assert channels["email"]["plugin"] == "email"
     assert channels["email"]["version"] == "0.1.0"
+    assert channels["email"]["receipts"] is True  # it reads receipts and EMAIL_RECEIPT_SECRET is set
     assert channels["pigeon"] == {
         "name": "pigeon",
         "description": "Carrier pigeon (tests only).",
         "recipient_field": "loft",
         "plugin": "pigeon",
         "version": "9.9.9",
+        "receipts": False,
         "flow": {
             "circuit": "closed",
             "failures": 0,
@@ -180,6 +180,20 @@ async def test_channels_lists_each_installed_channel(client):
             "send_rate": None,
         },
     }
+
+
+async def test_a_channel_whose_receipt_secret_is_unset_says_it_has_no_receipts(
+    aiohttp_client, gateway_settings, monkeypatch, caplog
+):
+    monkeypatch.delenv("SMS_RECEIPT_SECRET")
+    client = await aiohttp_client(create_app(gateway_settings))
+
+    channels = {c["name"]: c for c in (await (await client.get("/channels", headers=ORDERS)).json())["data"]}
+
+    assert (channels["email"]["receipts"], channels["sms"]["receipts"]) == (True, False)
+    assert "SMS_RECEIPT_SECRET is not set: sms receipts are refused and its notifications stop at sent" in [
+        record.getMessage() for record in caplog.records
+    ]
 
 
 async def test_with_no_plugin_allowed_there_are_no_channels_and_notify_says_so(
@@ -218,9 +232,18 @@ async def test_routing_shows_the_rules_in_force(client):
                 "name": "whole-exome results are time-critical: SMS",
                 "when": {"kit_type": "whole-exome-sequencing"},
                 "channel": "sms",
+                "fallback": None,
+                "confirm_within_seconds": 600,
                 "critical": False,
             },
-            {"name": "everything else: e-mail", "when": {}, "channel": "email", "critical": False},
+            {
+                "name": "everything else: e-mail",
+                "when": {},
+                "channel": "email",
+                "fallback": ["sms"],
+                "confirm_within_seconds": 600,
+                "critical": False,
+            },
         ],
         "fallback": ["email"],
         "quiet_hours": {

@@ -32,8 +32,8 @@ async def test_a_notification_is_stored_and_accepted_with_its_location(client):
     ("recipient", "attributes", "channel", "fallbacks"),
     [
         (ADA, {"kit_type": "whole-exome-sequencing"}, "sms", ["email"]),
-        (ADA, {"kit_type": "whole-genome-sequencing"}, "email", []),
-        (ADA, {}, "email", []),
+        (ADA, {"kit_type": "whole-genome-sequencing"}, "email", ["sms"]),
+        (ADA, {}, "email", ["sms"]),
         (GRACE, {"kit_type": "whole-exome-sequencing"}, "email", []),  # no phone: falls back
     ],
 )

@@ -75,7 +75,7 @@ def test_a_version_1_plugin_delivers_and_is_named_once_as_deprecated(tmp_path: P
             {"recipient": recipient, "message": "Hi {user_name}", "channel": "oldchat"},
         )
         notification = accepted
-        while notification["status"] not in ("delivered", "failed"):
+        while notification["status"] not in ("sent", "failed"):
             time.sleep(0.1)
             notification = _call(f"{gateway.url}/notifications/{accepted['id']}")
     finally:
@@ -83,7 +83,7 @@ def test_a_version_1_plugin_delivers_and_is_named_once_as_deprecated(tmp_path: P
         provider.shutdown()
         provider.server_close()
 
-    assert notification["status"] == "delivered", notification
+    assert notification["status"] == "sent", notification
     ((path, headers, body),) = provider.received
     assert path == "/chat"
     assert headers["Authorization"] == f"Bearer {TOKEN}"

@@ -145,7 +145,7 @@ def test_plugins_are_reported_with_what_their_settings_lack(monkeypatch):
     assert reports["push"].enabled is False
     (sms,) = reports["sms"].channels
     assert sms.problem.startswith("SMS_API_TOKEN is not set")
-    assert sms.variables == ["SMS_API_URL", "SMS_API_TOKEN", "SMS_TIMEOUT_SECONDS"]
+    assert sms.variables == ["SMS_API_URL", "SMS_API_TOKEN", "SMS_TIMEOUT_SECONDS", "SMS_RECEIPT_SECRET"]
     (email,) = reports["email"].channels
     assert email.problem.startswith("EMAIL_TIMEOUT_SECONDS")
     assert "soon" not in email.problem
@@ -160,7 +160,8 @@ def test_the_plugins_command_names_missing_settings_never_their_values(monkeypat
     assert _plugins_command() == 0
     complete = capsys.readouterr().out
     assert (
-        "channel email: settings complete (EMAIL_API_URL, EMAIL_API_TOKEN, EMAIL_TIMEOUT_SECONDS)" in complete
+        "channel email: settings complete "
+        "(EMAIL_API_URL, EMAIL_API_TOKEN, EMAIL_TIMEOUT_SECONDS, EMAIL_RECEIPT_SECRET)" in complete
     )
     assert "push: notification-gateway-push 0.1.0  (not loaded: not in GATEWAY_PLUGINS)" in complete
 

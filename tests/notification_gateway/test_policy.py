@@ -35,13 +35,30 @@ def decide(outcome, *, tried=0, fallbacks=(), retry_after=None, rng=None):
     )
 
 
-def test_delivered_ends_it():
-    following = decide(AttemptOutcome.DELIVERED, fallbacks=["email"])
+def test_sent_leaves_the_queue_to_wait_for_its_receipt():
+    following = decide(AttemptOutcome.SENT, fallbacks=["email"])
 
-    assert following.status is NotificationStatus.DELIVERED
+    assert following.status is NotificationStatus.SENT
+    assert following.leaves_queue
+    assert not following.is_final  # a receipt or a confirmation timer may still move it
+    assert "finished_at" not in following.updates
+    assert following.wait_seconds is None
+
+
+def test_a_suppressed_address_moves_to_the_fallback_without_using_an_attempt():
+    following = decide(AttemptOutcome.SUPPRESSED, fallbacks=["email"])
+
+    assert following.status is NotificationStatus.QUEUED
+    assert following.updates["channel"] == "email"
+    assert following.wait_seconds == 0
+
+
+def test_a_suppressed_address_without_a_fallback_ends_suppressed():
+    following = decide(AttemptOutcome.SUPPRESSED, fallbacks=[])
+
+    assert following.status is NotificationStatus.SUPPRESSED
     assert following.is_final
     assert following.updates["finished_at"] == NOW
-    assert following.wait_seconds is None
 
 
 @pytest.mark.parametrize(("tried", "ceiling"), [(0, 2), (1, 4), (2, 8)])

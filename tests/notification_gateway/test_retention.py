@@ -25,7 +25,7 @@ async def _finish(notification_id: str, status: NotificationStatus, at: datetime
         notification_id=notification_id,
         number=1,
         channel="email",
-        outcome=AttemptOutcome.DELIVERED,
+        outcome=AttemptOutcome.SENT,
         started_at=at,
         duration_ms=1.0,
     )
@@ -69,6 +69,8 @@ async def test_final_notifications_go_with_their_attempts_and_callbacks(client, 
         "notifications": 1,
         "delivery_attempts": 1,
         "callbacks": 1,
+        "notification_events": 1,  # its acceptance
+        "confirmation_timers": 0,
     }
     assert set(await Notification.all().values_list("id", flat=True)) == {failed, owed, queued}
     clock.now = now + timedelta(days=91)

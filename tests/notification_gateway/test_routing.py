@@ -10,7 +10,13 @@ import pytest
 from notification_gateway import Recipient
 from notification_gateway.app import create_app
 from notification_gateway.plugins import load_channels
-from notification_gateway.routing import RoutingFileError, RoutingRules, UnknownChannel, Unreachable
+from notification_gateway.routing import (
+    RoutingFileError,
+    RoutingRules,
+    UnknownChannel,
+    Unreachable,
+    parse_duration,
+)
 from notification_gateway.settings import DEFAULT_ROUTING_FILE
 from orders_service.lifecycle import SequencingType
 from tests.notification_gateway.conftest import PigeonPlugin
@@ -33,14 +39,15 @@ def channels(provider_env):
     ("explicit", "attributes", "recipient", "channel", "fallbacks"),
     [
         (None, WES, BOTH, "sms", ("email",)),
-        (None, WGS, BOTH, "email", ()),
-        (None, {}, BOTH, "email", ()),
+        (None, WGS, BOTH, "email", ("sms",)),  # the e-mail rule's own fallback
+        (None, {}, BOTH, "email", ("sms",)),
         (None, WES, EMAIL_ONLY, "email", ()),
-        (None, WGS, PHONE_ONLY, None, None),  # rule says email, no address, fallback is email too
+        (None, WGS, PHONE_ONLY, "sms", ()),  # rule says email, no address: its fallback, sms
         (None, WES, PHONE_ONLY, "sms", ()),
-        ("sms", WGS, BOTH, "sms", ("email",)),
+        (None, WGS, NOBODY, None, None),
+        ("sms", WGS, BOTH, "sms", ()),  # an explicit channel gets no fallback unless asked
         ("email", WES, BOTH, "email", ()),
-        ("pigeon", {}, Recipient("u_5", "B", {"loft": "7", "email": "b@example.com"}), "pigeon", ("email",)),
+        ("pigeon", {}, Recipient("u_5", "B", {"loft": "7", "email": "b@example.com"}), "pigeon", ()),
     ],
 )
 def test_routing_table(channels, explicit, attributes, recipient, channel, fallbacks):
@@ -51,6 +58,60 @@ def test_routing_table(channels, explicit, attributes, recipient, channel, fallb
     route = RULES.resolve(explicit=explicit, attributes=attributes, recipient=recipient, channels=channels)
 
     assert (route.channel, route.fallbacks) == (channel, fallbacks)
+
+
+@pytest.mark.parametrize(
+    ("explicit", "fallback", "attributes", "expected"),
+    [
+        ("sms", ["email"], WGS, ("email",)),
+        ("sms", ["sms", "email", "email"], WGS, ("email",)),  # itself and repeats are dropped
+        ("sms", "routing", WES, ("email",)),  # the whole-exome rule's list: the file's
+        ("email", "routing", WGS, ("sms",)),  # the e-mail rule's own list
+        ("email", [], WGS, ()),
+        (None, ["email"], WES, ("email",)),
+    ],
+)
+def test_a_request_asks_for_its_fallbacks(channels, explicit, fallback, attributes, expected):
+    route = RULES.resolve(
+        explicit=explicit, attributes=attributes, recipient=BOTH, channels=channels, fallback=fallback
+    )
+
+    assert route.fallbacks == expected
+
+
+def test_the_rules_confirm_within_comes_with_its_fallbacks(channels):
+    route = RULES.resolve(explicit=None, attributes=WGS, recipient=BOTH, channels=channels)
+    explicit = RULES.resolve(explicit="email", attributes=WGS, recipient=BOTH, channels=channels)
+
+    assert route.confirm_within_seconds == 600
+    assert explicit.confirm_within_seconds is None
+
+
+def test_a_fallback_naming_an_unknown_channel_points_at_it(channels):
+    with pytest.raises(UnknownChannel, match="No channel is called 'fax'") as caught:
+        RULES.resolve(
+            explicit="sms", attributes={}, recipient=BOTH, channels=channels, fallback=["email", "fax"]
+        )
+
+    assert caught.value.pointer == "#/fallback/1"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("10m", 600), ("1h30m", 5400), ("2d", 172800), ("500ms", 0.5)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10", "m", "10 minutes", "-1m", "0s", "8d", "1x"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(ValueError, match=r"duration|at most 7 days|more than 0"):
+        parse_duration(text)
+
+
+def test_a_bad_confirm_within_stops_the_start_naming_the_rule(tmp_path):
+    with pytest.raises(RoutingFileError, match="rule 1, confirm_within"):
+        _rules(tmp_path, '[[rules]]\nchannel = "sms"\nconfirm_within = "soon"\n')
 
 
 def test_an_explicit_unknown_channel_names_the_installed_ones(channels):

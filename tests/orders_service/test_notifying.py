@@ -35,6 +35,7 @@ async def test_an_order_and_its_notification_are_written_together(client, ada):
         "requested_channel": "sms",
         "channel": None,
         "status": "pending",
+        "reason": None,
     }
 
 

@@ -26,6 +26,7 @@ async def test_places_an_order_and_answers_201_with_its_location(client, ada):
         "requested_channel": "sms",
         "channel": None,
         "status": "pending",
+        "reason": None,
     }
     assert order["created_at"].endswith("Z")
     stored = await DNAKitOrder.get(id=order["id"])

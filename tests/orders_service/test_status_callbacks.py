@@ -9,7 +9,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
-from tests.orders_service.conftest import WEBHOOK_SECRET, place
+from tests.orders_service.conftest import ADMIN, WEBHOOK_SECRET, place
 
 PROBLEM = "application/problem+json"
 
@@ -172,3 +172,76 @@ async def test_without_a_secret_no_callback_is_taken_even_signed_with_the_develo
     assert (await response.json())["detail"] == (
         "This service takes no status callbacks: ORDERS_WEBHOOK_SECRET is not set."
     )
+
+
+def sequenced(status: str, reference: str, sequence: int, *, channel="email", reason=None, kind=None) -> dict:
+    payload = callback(status, reference, channel=channel)
+    payload["type"] = f"notification.{kind or status}"
+    payload["data"] |= {"sequence": sequence, "reason": reason}
+    return payload
+
+
+async def test_every_change_the_gateway_reports_shows_on_the_order_with_its_reason(client, placed):
+    order, message = placed
+    changes = [
+        sequenced("sent", message.id, 2),
+        sequenced(
+            "queued",
+            message.id,
+            3,
+            channel="sms",
+            kind="fallback",
+            reason="bounced on email (mailbox_unavailable): trying sms",
+        ),
+        sequenced("sent", message.id, 4, channel="sms"),
+        sequenced("delivered", message.id, 5, channel="sms", reason="delivered on sms (ok)"),
+    ]
+    seen = []
+    for number, payload in enumerate(changes):
+        await _post(client, *signed(payload, webhook_id=f"msg_{number}"))
+        stored = await DNAKitOrder.get(id=order["id"])
+        seen.append((stored.notification_status, stored.notification_channel, stored.notification_reason))
+
+    assert seen == [
+        ("sent", "email", None),
+        ("queued", "sms", "bounced on email (mailbox_unavailable): trying sms"),
+        ("sent", "sms", None),
+        ("delivered", "sms", "delivered on sms (ok)"),
+    ]
+    shown = await (await client.get(f"/orders/{order['id']}", headers=ADMIN)).json()
+    assert shown["notification"] | {"id": None} == {
+        "id": None,
+        "requested_channel": None,
+        "channel": "sms",
+        "status": "delivered",
+        "reason": "delivered on sms (ok)",
+    }
+
+
+@pytest.mark.parametrize("status", ["undelivered", "bounced", "suppressed", "cancelled"])
+async def test_each_final_gateway_status_is_accepted(client, placed, status):
+    order, message = placed
+
+    response = await _post(client, *signed(sequenced(status, message.id, 3, reason="why")))
+
+    assert response.status == 204
+    assert (await DNAKitOrder.get(id=order["id"])).notification_status == status
+
+
+async def test_a_callback_older_than_the_change_shown_is_ignored(client, placed):
+    order, message = placed
+    await _post(client, *signed(sequenced("delivered", message.id, 3), webhook_id="msg_a"))
+
+    late = await _post(client, *signed(sequenced("sent", message.id, 2), webhook_id="msg_b"))
+
+    assert late.status == 204
+    assert (await DNAKitOrder.get(id=order["id"])).notification_status == "delivered"
+
+
+@pytest.mark.parametrize("status", ["pending", "lost"])
+async def test_a_status_the_gateway_never_sends_is_refused(client, placed, status):
+    _order, message = placed
+
+    response = await _post(client, *signed(sequenced(status, message.id, 2)))
+
+    assert response.status == 422

@@ -1,3 +1,9 @@
 """The running system the end-to-end suite uses, for attacks against real processes."""
 
-from tests.e2e.conftest import http, provider, sandbox, unstarted_system  # noqa: F401 - fixtures
+from tests.e2e.conftest import (  # noqa: F401 - fixtures
+    http,
+    provider,
+    receipts_port,
+    sandbox,
+    unstarted_system,
+)

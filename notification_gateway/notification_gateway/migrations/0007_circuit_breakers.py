@@ -5,7 +5,7 @@ from notification_gateway.status import CircuitState
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0005_callback_refusal_and_leases')]
+    dependencies = [('models', '0006_receipts_and_suppression')]
 
     initial = False
 

@@ -1,8 +1,12 @@
 """The SMS channel: one POST to the SMS delivery API per message."""
 
+import json
+from collections.abc import Mapping
+from datetime import datetime
+
 import phonenumbers
 
-from notification_gateway import HttpChannel, Message, hookimpl
+from notification_gateway import HttpChannel, InboundMessage, Message, ProviderReceipt, hookimpl
 
 
 class SmsChannel(HttpChannel):
@@ -26,6 +30,33 @@ class SmsChannel(HttpChannel):
 
     def build_request(self, message: Message) -> tuple[dict, dict]:
         return {"recipient": message.address, "message": message.text}, {}
+
+    def parse_receipt(self, headers: Mapping[str, str], body: bytes) -> list[ProviderReceipt]:
+        """The provider's receipts: a JSON list of events, each naming the send's `id` as `message_id`."""
+        return [
+            ProviderReceipt(
+                reference=event["message_id"],
+                status=event["status"],
+                occurred_at=datetime.fromisoformat(event["occurred_at"]),
+                event_id=event["id"],
+                reason=event.get("reason"),
+            )
+            for event in json.loads(body)
+            if event["type"] == "receipt"
+        ]
+
+    def parse_inbound(self, headers: Mapping[str, str], body: bytes) -> list[InboundMessage]:
+        """Texts users sent the service (`STOP` opts out): a JSON list of events, like receipts."""
+        return [
+            InboundMessage(
+                sender=event["from"],
+                text=event["text"],
+                occurred_at=datetime.fromisoformat(event["occurred_at"]),
+                event_id=event["id"],
+            )
+            for event in json.loads(body)
+            if event["type"] == "inbound"
+        ]
 
 
 @hookimpl

@@ -1,0 +1,57 @@
+"""A notification's history: every change of status is an event, and most are told to the caller.
+
+An event is written in the same transaction as the change it records, numbered
+per notification (`sequence`), and, unless the caller made the change itself,
+a status callback is owed for it, so the caller hears of `sent`, `delivered`,
+`bounced`, a fallback hop, `suppressed`... in order, and can tell by the
+sequence number when a retried callback is older than one it already has.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
+
+from notification_gateway.callbacks import owe_callback
+from notification_gateway.models import Notification, NotificationEvent
+from notification_gateway.status import EventSource, NotificationStatus
+
+MAX_REASON_CHARS = 200
+
+
+async def record_event(
+    notification: Notification,
+    status: NotificationStatus,
+    *,
+    channel: str,
+    source: EventSource,
+    now: datetime,
+    connection: BaseDBAsyncClient,
+    reason: str | None = None,
+    kind: str | None = None,
+    tell_caller: bool = True,
+) -> NotificationEvent:
+    """Write the event (and the callback it owes); call inside the transaction making the change.
+
+    `kind` names the change in the callback's type when the status alone does not
+    (`fallback`: the notification moved on to another channel); `tell_caller=False` keeps an
+    event that changes nothing (a late receipt) out of the callbacks.
+    """
+    rows = Notification.filter(id=notification.id).using_db(connection)
+    await rows.update(event_count=F("event_count") + 1)
+    (sequence,) = await rows.values_list("event_count", flat=True)
+    event = await NotificationEvent.create(
+        using_db=connection,
+        notification_id=notification.id,
+        sequence=sequence,
+        status=status,
+        channel=channel,
+        source=source,
+        reason=reason[:MAX_REASON_CHARS] if reason else None,
+        occurred_at=now,
+    )
+    if tell_caller and source is not EventSource.CALLER:
+        await owe_callback(notification, event, kind=kind or str(status), connection=connection)
+    return event
