@@ -147,5 +147,10 @@ async def test_one_order_is_one_trace_with_the_expected_parent_links(http, trace
     assert callback.parent_id == callback_call.span_id
     assert relay.attributes["row"].startswith("obx_")
     assert delivery.attributes["row"].startswith("ntf_")
-    async with http.get(f"{system.orders.url}/orders/{order['id']}", headers=ADMIN) as response:
-        assert (await response.json())["notification"]["status"] == "delivered"
+
+    async def delivered() -> bool:
+        # The callbacks said "sent", then "delivered" once the sandbox's receipt came in.
+        async with http.get(f"{system.orders.url}/orders/{order['id']}", headers=ADMIN) as response:
+            return (await response.json())["notification"]["status"] == "delivered"
+
+    await wait_until(delivered, "the order's notification to be delivered, after the provider's receipt")
