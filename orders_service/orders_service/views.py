@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from apikit.database import transaction
@@ -45,7 +47,7 @@ async def place_order(request: web.Request) -> web.Response:
     command = await read_body(request, PlaceOrder)
     notifications = request.app[NOTIFICATIONS]
     idempotency = request.app[IDEMPOTENCY]
-    payload = command.model_dump(mode="json")
+    payload = partial(command.model_dump, mode="json")  # only needed when an Idempotency-Key came
     async with idempotency.claim(request, principal=request[PRINCIPAL].name, payload=payload) as claim:
         if claim.replay is not None:
             return claim.replay
@@ -109,7 +111,10 @@ async def resend_notification(request: web.Request) -> web.Response:
     order_id = request.match_info["order_id"]
 
     idempotency = request.app[IDEMPOTENCY]
-    payload = {"order_id": order_id, **command.model_dump(mode="json")}
+
+    def payload() -> dict:
+        return {"order_id": order_id, **command.model_dump(mode="json")}
+
     async with idempotency.claim(request, principal=request[PRINCIPAL].name, payload=payload) as claim:
         if claim.replay is not None:
             return claim.replay
