@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 from tortoise import connections
+from tortoise.exceptions import MultipleObjectsReturned
 
 from apikit.database import _keep_session, serving_connection, transaction
+from apikit.lookups import Lookup
 from orders_service.app import create_app
 from orders_service.models import User
 from orders_service.settings import OrdersSettings
@@ -104,3 +106,21 @@ def test_synchronous_is_refused_for_postgresql_and_unknown_values(orders_setting
         )
     with pytest.raises(ValidationError, match="ORDERS_SQLITE_SYNCHRONOUS"):
         OrdersSettings(**base | {"ORDERS_SQLITE_SYNCHRONOUS": "OFF"})
+
+
+async def test_a_static_lookup_reads_what_the_orm_reads(client, ada):
+    lookup = Lookup(User, "id")
+    for _ in range(2):  # the second call reuses the SQL written by the first
+        found = await lookup.get_or_none("u_ada")
+        expected = await User.get(id="u_ada")
+        assert {name: getattr(found, name) for name in User._meta.db_fields} == {
+            name: getattr(expected, name) for name in User._meta.db_fields
+        }
+    assert await lookup.get_or_none("u_nobody") is None
+    assert await lookup.get_or_none('it\'s "quoted"; --') is None
+
+
+async def test_a_static_lookup_by_a_column_that_is_not_unique_refuses_two_rows(client, ada):
+    await User.create(id="u_ada_2", name="Ada Lovelace", email="ada@example.com")
+    with pytest.raises(MultipleObjectsReturned):
+        await Lookup(User, "email").get_or_none("ada@example.com")
