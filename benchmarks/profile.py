@@ -9,7 +9,8 @@ browser; the widest frames are where the time goes.
 
 `BENCH_DATABASE=postgres` profiles on PostgreSQL; `BENCH_SECONDS` is the
 length of the sampled load (default 10); `PROFILE_FORMAT=raw` writes collapsed
-stacks (text) instead, `speedscope` a speedscope.app file. py-spy needs permission to read
+stacks (text) instead, `speedscope` a speedscope.app file; `PROFILE_GIL=1` samples only
+while the service holds the GIL (its Python CPU, not its waits). py-spy needs permission to read
 another process's memory (ptrace): root, or CAP_SYS_PTRACE in a container.
 """
 
@@ -31,6 +32,9 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 # py-spy's output formats: an SVG flame graph (default), or collapsed stacks to read as text.
 FORMATS = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}
 FORMAT = os.environ.get("PROFILE_FORMAT", "flamegraph")
+# Only samples of the thread holding the GIL: Python's own CPU, without time spent in system
+# calls or waiting to be scheduled (which on a busy machine can hide everything else).
+GIL_ONLY = os.environ.get("PROFILE_GIL", "") == "1"
 
 
 def orders_write(databases, workdir: Path, record: Callable[[int], subprocess.Popen]) -> None:
@@ -71,7 +75,7 @@ def main(argv: list[str]) -> int:
 
     def record(pid: int) -> subprocess.Popen:
         command = [py_spy(), "record", "--pid", str(pid), "--rate", "250", "--format", FORMAT]
-        return subprocess.Popen([*command, "--output", str(output)])
+        return subprocess.Popen([*command, *(["--gil"] if GIL_ONLY else []), "--output", str(output)])
 
     with harness.database_server() as databases, tempfile.TemporaryDirectory(prefix="bench-") as folder:
         TARGETS[target](databases, Path(folder), record)
