@@ -20,7 +20,7 @@ from notification_gateway.app import create_app
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.flow import FlowConfig, FlowControl, parse_breakers, parse_rates
 from notification_gateway.metrics import FlowMetrics
-from notification_gateway.models import ChannelState, DeliveryAttempt, Notification
+from notification_gateway.models import ChannelState, DeliveryAttempt, Notification, NotificationEvent
 from notification_gateway.status import CircuitState, NotificationStatus
 from tests.notification_gateway.conftest import ORDERS, notify, notify_body
 from tests.notification_gateway.test_delivery import (  # noqa: F401 - fixtures
@@ -155,8 +155,23 @@ async def test_an_open_circuit_sends_messages_with_a_fallback_on_to_it(
         "email",
         "email",
     ]
+    for notification_id in with_fallback:
+        response = await client.get(f"/notifications/{notification_id}", headers=ORDERS)
+        events = [
+            (e["status"], e["channel"], e["source"], e["reason"]) for e in (await response.json())["events"]
+        ]
+        assert events[1:] == [
+            (
+                "queued",
+                "email",
+                "gateway",
+                "the pigeon circuit is open (opened by operator): trying email",
+            ),
+            ("sent", "email", "worker", None),
+        ]
     held = await Notification.get(id=without)
     assert (held.channel, held.status, held.attempt_count) == ("pigeon", NotificationStatus.QUEUED, 0)
+    assert await NotificationEvent.filter(notification_id=without).count() == 1  # its acceptance only
     assert pigeon.channel.sent == []
     assert len(email_stub.channel.sent) == 2
 

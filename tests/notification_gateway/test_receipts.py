@@ -334,9 +334,11 @@ async def test_a_bounced_email_falls_back_to_sms_and_the_address_is_suppressed(c
     await post_signed(client, "sms", [receipt("sms", provider.sent[1][2], "delivered")])
 
     assert (hopped["status"], hopped["channel"]) == ("queued", "sms")
-    assert hopped["events"][-1]["reason"] == (
-        "bounced on email (mailbox_unavailable); the address is now suppressed on email: trying sms"
-    )
+    said = "bounced on email (mailbox_unavailable); the address is now suppressed on email"
+    assert [(e["status"], e["source"], e["reason"]) for e in hopped["events"][-2:]] == [
+        ("bounced", "provider", said),
+        ("queued", "gateway", f"{said}: trying sms"),
+    ]
     found = await read(client, notification_id)
     assert [(channel, recipient) for channel, recipient, _ in provider.sent] == [
         ("email", "ada+bounce@example.com"),
@@ -345,7 +347,8 @@ async def test_a_bounced_email_falls_back_to_sms_and_the_address_is_suppressed(c
     assert story(found) == [
         ("queued", "email", "caller"),
         ("sent", "email", "worker"),
-        ("queued", "sms", "provider"),
+        ("bounced", "email", "provider"),
+        ("queued", "sms", "gateway"),
         ("sent", "sms", "worker"),
         ("delivered", "sms", "provider"),
     ]
