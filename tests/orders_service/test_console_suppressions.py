@@ -106,7 +106,7 @@ async def test_the_order_page_shows_the_gateway_events_with_their_source(client,
     assert page.count('<li class="event">') == 1  # the gateway's workers are off: only its acceptance
     [event] = page.split('<li class="event">')[1:]
     event = " ".join(event[: event.index("</li>")].split())
-    assert ">queued</span> on SMS" in event
+    assert '>queued</span> on <span class="channel">SMS</span>' in event
     assert '<span class="source">source: caller</span>' in event
     assert '<span class="reason">— ' in event  # routing's word on why SMS
 
