@@ -133,11 +133,14 @@ class LeasedQueue(Generic[RowT]):
         due_at = self.clock() + timedelta(seconds=wait_seconds)
         return await self.finish(row, connection, status=self.waiting, next_attempt_at=due_at, **updates)
 
-    async def update_waiting(self, where: Q, **updates: Any) -> int:
+    async def update_waiting(
+        self, where: Q, connection: BaseDBAsyncClient | None = None, **updates: Any
+    ) -> int:
         """Change rows `where` admits that are waiting and leased by nobody, in one statement: a row
         a worker has leased meanwhile is left alone. Returns how many changed."""
         free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=self.clock())
-        return await self.model.filter(where & free, status=self.waiting).update(**updates)
+        waiting = self.model.filter(where & free, status=self.waiting).using_db(connection)
+        return await waiting.update(**updates)
 
     async def hand_back(self, owner: str) -> int:
         """Release every row `owner` still holds, due at once (a worker that stops)."""

@@ -68,6 +68,9 @@ class GatewaySettings(TracingSettings):
     retention_idempotency_hours: float = Field(24, ge=0, alias="GATEWAY_RETENTION_IDEMPOTENCY_HOURS")
     retention_delivered_days: float = Field(30, ge=0, alias="GATEWAY_RETENTION_DELIVERED_DAYS")
     retention_failed_days: float = Field(90, ge=0, alias="GATEWAY_RETENTION_FAILED_DAYS")
+    retention_unmatched_receipts_days: float = Field(
+        7, ge=0, alias="GATEWAY_RETENTION_UNMATCHED_RECEIPTS_DAYS"
+    )
     purge_enabled: bool = Field(True, alias="GATEWAY_PURGE_ENABLED")
     purge_interval_seconds: float = Field(300, ge=1, le=86400, alias="GATEWAY_PURGE_INTERVAL_SECONDS")
     purge_batch_size: int = Field(1000, ge=1, le=100_000, alias="GATEWAY_PURGE_BATCH_SIZE")
