@@ -120,6 +120,8 @@ def mask(text: str) -> str:
 
 def _suspect(text: str) -> bool:
     """Could any masking pattern match `text`? False is certain; True may be a false alarm."""
+    if not text.isascii():
+        return True  # (?i) also matches non-ASCII letters to ASCII ones (long s, dotless i): patterns decide
     if "@" in text or _EIGHT_DIGITS.search(text) is not None:
         return True
     lowered = text.lower()

@@ -128,6 +128,14 @@ def test_text_remembered_as_clean_is_checked_again_after_a_new_field_is_register
     assert "news-for-ada" not in mask(text)
 
 
+@pytest.mark.parametrize(
+    "text", ["\u017fecret=abc123xyz", "authorization: Bearer abc123xyz", "author\u0131zation=abc123xyz"]
+)
+def test_letters_that_match_other_letters_regardless_of_case_are_not_skipped(text):
+    assert mask(text) == _mask_patterns(text)
+    assert "abc123xyz" not in mask(text)
+
+
 def test_an_access_log_line_is_left_alone_and_an_address_in_its_path_is_not():
     assert mask("POST /orders 201") == "POST /orders 201"
     assert mask("GET /users/ada@example.com 404") == "GET /users/a***@example.com 404"
