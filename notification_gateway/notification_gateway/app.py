@@ -197,6 +197,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         metrics=app[DELIVERY_METRICS],
         receipts=app[RECEIPTS],
         flow=app[FLOW],
+        quiet=scheduling.QuietHours(app[ROUTING].quiet_hours, settings.default_zone()),
         concurrency=settings.delivery_concurrency,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
