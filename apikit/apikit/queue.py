@@ -275,7 +275,9 @@ class QueueWorker(ABC, Generic[RowT]):
     async def run(self) -> None:
         """Each lane's loop (one loop without lanes) until `stop`."""
         lanes = self.lanes or (None,)
-        await asyncio.gather(*(self._loop(lane, housekeeping=lane is lanes[-1]) for lane in lanes))
+        async with asyncio.TaskGroup() as loops:  # one failing stops the others
+            for lane in lanes:
+                loops.create_task(self._loop(lane, housekeeping=lane is lanes[-1]))
 
     async def _loop(self, lane: Lane | None, *, housekeeping: bool) -> None:
         name = lane.name if lane else None
