@@ -141,13 +141,13 @@ PG_SEARCH_SQL = _pg_page(
 def _sqlite_time(column: str) -> str:
     # Stored as Python's isoformat(" "), in UTC with `+00:00`: change the separator and the offset.
     # Any other offset (or none) goes through strftime, whole seconds only, so nothing is rounded.
-    offset = f"CASE WHEN substr({column}, -6, 1) IN ('+', '-') THEN 6 ELSE 0 END"
+    offset = f"substr({column}, -6, 1) IN ('+', '-')"
     return (
         f"CASE WHEN {column} LIKE '%+00:00' "
         f"THEN substr({column}, 1, 10) || 'T' || substr({column}, 12, length({column}) - 17) || 'Z' "
         f"ELSE strftime('%Y-%m-%dT%H:%M:%S', "
-        f"substr({column}, 1, 19) || substr({column}, 1 - {offset}, {offset})) "
-        f"|| substr({column}, 20, length({column}) - 19 - {offset}) || 'Z' END"
+        f"substr({column}, 1, 19) || CASE WHEN {offset} THEN substr({column}, -6) ELSE '' END) "
+        f"|| substr({column}, 20, length({column}) - CASE WHEN {offset} THEN 25 ELSE 19 END) || 'Z' END"
     )
 
 
