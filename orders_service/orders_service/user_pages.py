@@ -170,16 +170,25 @@ _SQLITE_ORDER = f"""json_object(
     'placed_by', o.placed_by, 'created_at', {_sqlite_time("o.created_at")},
     'updated_at', {_sqlite_time("o.updated_at")})"""
 
-_SQLITE_USER = f"""json_object(
+# The user's members, then its orders' array spliced in as text: a JSON value passed through a
+# subquery may lose its JSON subtype (and be quoted as a string) in some SQLite versions, and
+# json() around it would parse every order again. `updated_at` ends the object, so rtrim takes
+# exactly its closing brace.
+_SQLITE_USER = f"""rtrim(json_object(
     'id', u.id, 'name', u.name, 'email', u.email, 'phone_number', u.phone_number,
     'address', json(u.address), 'contacts', {_sqlite_contacts("u.contacts")},
-    'created_at', {_sqlite_time("u.created_at")}, 'updated_at', {_sqlite_time("u.updated_at")},
-    'orders', json((SELECT json_group_array({_SQLITE_ORDER})
-                    FROM (SELECT * FROM dna_kit_orders WHERE user_id = u.id ORDER BY created_at, id) o)))"""
+    'created_at', {_sqlite_time("u.created_at")}, 'updated_at', {_sqlite_time("u.updated_at")}), '}}')
+    || ',"orders":' || (
+        SELECT json_group_array({_SQLITE_ORDER})
+        FROM (SELECT * FROM dna_kit_orders WHERE user_id = u.id ORDER BY created_at, id) o
+    ) || '}}'"""
 
 
 def _sqlite_page(where: str) -> str:
-    """Parameters: 1 the id to continue after (or NULL), 2 the page size, 3 (searches) the LIKE pattern."""
+    """Parameters: 1 the id to continue after (or NULL), 2 the page size, 3 (searches) the LIKE pattern.
+
+    SQLite before 3.44 has no ORDER BY inside an aggregate; the aggregates read ordered subqueries,
+    which SQLite keeps unflattened and reads in their order (the test checks both orders)."""
     return f"""
 WITH page AS (SELECT * FROM users WHERE (?1 IS NULL OR id > ?1){where} ORDER BY id LIMIT ?2 + 1),
 shown AS (SELECT * FROM page ORDER BY id LIMIT ?2)
