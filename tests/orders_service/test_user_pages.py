@@ -78,9 +78,9 @@ async def _varied_users() -> None:
             notification_status=status,
             requested_channel=("email", None, "sms")[n % 3],
             notification_channel=(None, "email", "sms", "push")[n % 4],
-            notification_id=f"ntf_{n}" if n % 2 else None,
+            notification_id='ntf_3 \\ "q"' if n == 3 else (f"ntf_{n}" if n % 2 else None),
             notification_reason=ODD_TEXT if n % 4 == 1 else ("mailbox full" if n % 4 == 2 else None),
-            placed_by="staff:zoe@example.com" if n % 2 else None,
+            placed_by="token:\x01\x1f" if n == 7 else ("staff:zoe@example.com" if n % 2 else None),
             shipping_info=SHIPPING | {"region": ODD_TEXT} if n == 5 else SHIPPING,
         )
     await _user("u_none", ODD_TEXT.strip()[:200], "none@example.com")
