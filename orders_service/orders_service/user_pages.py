@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import orjson
 from tortoise import connections
 
-from orders_service.users import search_term
+from orders_service.users import like_escaped, search_term
 
 log = logging.getLogger("tortoise.db_client")  # where tortoise logs its statements, so counts include ours
 
@@ -253,17 +253,13 @@ class UserPage:
     last_id: str | None
 
 
-def _escaped(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def read_page(
     *, limit: int, after: str | None, q: str | None = None, default_region: str = "GB"
 ) -> UserPage:
     """Users ordered by id with their orders, as `users.list_users` finds them and
     `presenters.user_view` shows them."""
     client = connections.get("default")
-    term = _escaped(search_term(q, default_region)) if q else None
+    term = like_escaped(search_term(q, default_region)) if q else None
     async with client.acquire_connection() as connection:
         if client.capabilities.dialect == "postgres":
             sql, values = (
