@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from argon2 import Parameters, PasswordHasher, Type, extract_parameters
 
 from orders_service import staff
 from orders_service.lifecycle import StaffRole
@@ -73,6 +74,21 @@ async def test_passwords_are_stored_as_argon2id(client):
 
     assert member.password_hash.startswith("$argon2id$")
     assert PASSWORD not in member.password_hash
+
+
+async def test_hashes_use_owasp_minimum_parameters_and_older_ones_are_redone_at_sign_in(client):
+    member = await staff.add_staff(email="a@example.com", name="A", role=StaffRole.ADMIN, password=PASSWORD)
+    assert extract_parameters(member.password_hash) == Parameters(
+        type=Type.ID, version=19, salt_len=16, hash_len=32, time_cost=2, memory_cost=19 * 1024, parallelism=1
+    )
+    member.password_hash = PasswordHasher().hash(PASSWORD)  # argon2-cffi's default: 64 MiB, 3 passes
+    await member.save(update_fields=["password_hash"])
+
+    await staff.sign_in(email="a@example.com", password=PASSWORD, address="127.0.0.1", limit=LIMIT)
+
+    stored = (await Staff.get(email="a@example.com")).password_hash
+    assert extract_parameters(stored).memory_cost == 19 * 1024
+    assert PasswordHasher().verify(stored, PASSWORD)
 
 
 async def test_a_second_account_with_the_same_email_is_refused(client):
