@@ -15,6 +15,7 @@ from apikit.database import database_ctx
 from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER, READINESS
+from apikit.listening import listening
 from apikit.problems import ProblemType
 from apikit.purge import purge_in_background
 from apikit.queue import running
@@ -33,7 +34,7 @@ from orders_service.keys import (
 )
 from orders_service.models import IdempotencyRecord
 from orders_service.notifications import ChannelDirectory, NotificationService
-from orders_service.relay import OutboxRelay
+from orders_service.relay import OUTBOX_CHANNEL, OutboxRelay
 from orders_service.relay_metrics import RelayMetrics
 from orders_service.retention import orders_purger
 from orders_service.routes import ENDPOINTS
@@ -146,7 +147,8 @@ def gateway_link(gateway: GatewayClient, settings: OrdersSettings) -> GatewayLin
 
 
 async def _relay(app: web.Application) -> AsyncIterator[None]:
-    """Run this process's outbox relay; on stop, finish or hand back in-flight sends."""
+    """Run this process's outbox relay, woken by PostgreSQL's notifications where there are any;
+    on stop, finish or hand back in-flight sends."""
     settings = app[SETTINGS]
     relay = OutboxRelay(
         gateway=app[GATEWAY],
@@ -159,7 +161,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         metrics=RelayMetrics(app[METRICS_RECORDER].registry),
     )
     app[RELAY] = relay
-    async with running(relay, grace_seconds=SHUTDOWN_GRACE_SECONDS):
+    async with running(relay, grace_seconds=SHUTDOWN_GRACE_SECONDS), listening(OUTBOX_CHANNEL, relay.wake):
         yield
 
 
