@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -76,39 +77,76 @@ def tree_peak_rss_kib(pid: int) -> int:
     return own + sum(tree_peak_rss_kib(child) for child in _children(pid))
 
 
+RSS_CEILING_MIB = 120  # what no service of ours may exceed during any benchmark
+SAMPLE_SECONDS = 0.5
+MEMORY_HEADER = f"| process | peak RSS (VmHWM) | ratio to the {RSS_CEILING_MIB} MiB ceiling |"
+MEMORY_NOTE = (
+    f"Peak RSS: VmHWM of each process (with its children), sampled every {SAMPLE_SECONDS:g} s and when "
+    f"it stops; the largest of every run under one label. Ceiling: {RSS_CEILING_MIB} MiB per service."
+)
+
+
 @dataclass
 class PeakMemory:
-    """Peak RSS of each service process a benchmark started, read just before it is stopped."""
+    """Peak RSS of each service process a benchmark started, by label."""
 
     peaks_kib: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, label: str, service: ServiceProcess) -> None:
         if service.process is None or service.process.poll() is not None:
             return
         peak = tree_peak_rss_kib(service.process.pid)
-        self.peaks_kib[label] = max(peak, self.peaks_kib.get(label, 0))
+        with self.lock:
+            self.peaks_kib[label] = max(peak, self.peaks_kib.get(label, 0))
 
     def table(self) -> list[str]:
-        rows = ["| process | peak RSS (VmHWM) |", "|---|---|"]
-        return rows + [f"| {label} | {kib / 1024:.0f} MiB |" for label, kib in self.peaks_kib.items()]
+        rows = [MEMORY_HEADER, "|---|---|---|"]
+        return rows + [
+            f"| {label} | {kib / 1024:.0f} MiB | {kib / 1024 / RSS_CEILING_MIB:.2f} |"
+            for label, kib in self.peaks_kib.items()
+        ]
+
+
+# Every service `running` started in this interpreter: `write_results` adds their table.
+EVERY_SERVICE = PeakMemory()
+
+
+@contextmanager
+def _sampled(service: ServiceProcess, label: str, memories: list[PeakMemory]) -> Iterator[None]:
+    """Record the service's peak RSS every SAMPLE_SECONDS while the block runs, and once at its end:
+    a process that dies or is killed mid-benchmark still has its peak until then."""
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(SAMPLE_SECONDS):
+            for memory in memories:
+                memory.record(label, service)
+
+    sampler = threading.Thread(target=sample, name=f"rss {label}", daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sampler.join()
+        for memory in memories:
+            memory.record(label, service)
 
 
 @contextmanager
 def running(
     service: ServiceProcess, memory: PeakMemory | None = None, label: str | None = None
 ) -> Iterator[ServiceProcess]:
-    """Start the service; on the way out, record its peak RSS in `memory` (if given), then stop it.
-
-    A process that starts but never becomes healthy is stopped too."""
+    """Start the service and sample its peak RSS, under `label`, into EVERY_SERVICE (and `memory`, if
+    given) until it is stopped on the way out. A process that never becomes healthy is stopped too."""
+    memories = [EVERY_SERVICE] + ([memory] if memory is not None else [])
     try:
         service.start()
-        yield service
+        with _sampled(service, label or service.module, memories):
+            yield service
     finally:
-        try:
-            if memory is not None:
-                memory.record(label or service.module, service)
-        finally:
-            service.stop()
+        service.stop()
 
 
 def sandbox(workdir: Path) -> ServiceProcess:
@@ -140,7 +178,11 @@ def gateway(
 
 
 def write_results(name: str, title: str, table: list[str], notes: list[str]) -> Path:
-    """Print the Markdown table and keep it in benchmarks/results/<name>.md."""
+    """Print the Markdown table and keep it in benchmarks/results/<name>.md, with the peak RSS of
+    every service the benchmark started (unless `table` already lists them)."""
+    if EVERY_SERVICE.peaks_kib and MEMORY_HEADER not in table:
+        table = [*table, "", *EVERY_SERVICE.table()]
+        notes = [*notes, MEMORY_NOTE]
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = "\n".join(
