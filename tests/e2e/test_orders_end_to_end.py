@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import asyncpg
 import pytest
 
 from tests.e2e.conftest import ADMIN, SHIPPING, wait_until
@@ -188,3 +189,66 @@ class _Via:
 
     def __init__(self, orders: ServiceProcess) -> None:
         self.orders = orders
+
+
+async def test_a_relay_in_its_own_process_hears_of_each_order_and_of_orders_after_losing_its_listener(
+    http, unstarted_system, provider, database_server
+):
+    """The API process relays nothing; the relay process polls once a minute, so each order that
+    arrives well within the minute was announced by PostgreSQL."""
+    if database_server.kind != "postgres":
+        pytest.skip("NOTIFY is PostgreSQL's; on SQLite one process serves and relays")
+    system = unstarted_system
+    relay_port = free_port()
+    relay = ServiceProcess(
+        "orders_service",
+        system.orders_env | {"ORDERS_PORT": str(relay_port), "ORDERS_RELAY_POLL_SECONDS": "60"},
+        relay_port,
+        system.orders.log_path.with_name("relay.log"),
+    )
+    system.orders.env = system.orders_env | {"ORDERS_RELAY_ENABLED": "false"}
+    database = system.orders_env["ORDERS_DATABASE_URL"]
+    system.start()
+    relay.start()
+    try:
+        await wait_until(lambda: _has_listener(database, other_than=None), "the relay to listen")
+        await place(http, system, "u_ada", "targeted-sequencing")
+        await wait_until(lambda: _count(provider, "email", 1), "the first order's e-mail", within=30)
+
+        first_listener = await _listener_pid(database)
+        await _terminate(database, first_listener)
+        await wait_until(
+            lambda: _has_listener(database, other_than=first_listener), "the relay to listen again"
+        )
+        await place(http, system, "u_ada", "targeted-sequencing")
+        await wait_until(lambda: _count(provider, "email", 2), "the second order's e-mail", within=30)
+
+        assert relay.process.poll() is None
+        lost = "not listening for outbox_messages notifications"
+        assert relay.log_path.read_text().count(lost) == 1
+    finally:
+        relay.stop()
+        system.stop()
+
+
+LISTENERS = "SELECT pid FROM pg_stat_activity WHERE application_name = 'outbox_messages listener'"
+
+
+async def _listener_pid(database: str) -> int | None:
+    connection = await asyncpg.connect(database)
+    try:
+        return await connection.fetchval(LISTENERS + " AND datname = current_database()")
+    finally:
+        await connection.close()
+
+
+async def _has_listener(database: str, *, other_than: int | None) -> bool:
+    return (await _listener_pid(database)) not in (None, other_than)
+
+
+async def _terminate(database: str, pid: int) -> None:
+    connection = await asyncpg.connect(database)
+    try:
+        assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await connection.close()
