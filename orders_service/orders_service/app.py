@@ -15,16 +15,17 @@ from apikit.database import database_ctx
 from apikit.endpoints import add_endpoints
 from apikit.idempotency import IdempotencyStore
 from apikit.keys import METRICS_RECORDER, READINESS
-from apikit.listening import listening
 from apikit.problems import ProblemType
 from apikit.purge import purge_in_background
 from apikit.queue import running
+from apikit.wakeups import announcing, listening
 from orders_service import notifications, order_notifications, orders, staff, users
 from orders_service.console.app import create_console
 from orders_service.db import orders_tortoise_config
 from orders_service.gateway import GatewayClient, GatewayTokenRefused
 from orders_service.gateway_link import GatewayLink
 from orders_service.keys import (
+    ANNOUNCER,
     GATEWAY,
     IDEMPOTENCY,
     NOTIFICATIONS,
@@ -165,6 +166,13 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _announcer(app: web.Application) -> AsyncIterator[None]:
+    """With no relay here, tell relays in other processes of new outbox rows (on PostgreSQL)."""
+    async with announcing(OUTBOX_CHANNEL) as announcer:
+        app[ANNOUNCER] = announcer
+        yield
+
+
 def create_app(settings: OrdersSettings) -> web.Application:
     app = new_application(
         title="DNA kit orders",
@@ -184,8 +192,7 @@ def create_app(settings: OrdersSettings) -> web.Application:
     config = orders_tortoise_config(settings.database_url)
     app.cleanup_ctx.append(database_ctx(config, sqlite_synchronous=settings.sqlite_synchronous))
     app.cleanup_ctx.append(_gateway_client)
-    if settings.relay_enabled:
-        app.cleanup_ctx.append(_relay)
+    app.cleanup_ctx.append(_relay if settings.relay_enabled else _announcer)
     if settings.purge_enabled:
         purger = partial(orders_purger, settings)  # what the retention settings no longer keep
         app.cleanup_ctx.append(purge_in_background(purger, settings.purge_interval_seconds))

@@ -9,10 +9,10 @@ and the order shows it. A refused token (401/403) is a configuration error:
 rows wait for the fix, and the cause is logged once, under its own name.
 
 The relay looks for due rows when it is woken and every `poll_seconds` besides. A request that
-wrote rows in this process wakes it directly; on PostgreSQL every commit that adds outbox rows
-also sends `NOTIFY outbox_messages` (a trigger, migration 0007), which wakes a relay in any
-process at once (`apikit.listening`). Polling stays as the safety net for what nobody heard, and
-is how rows come due after a backoff.
+wrote rows wakes the relay of its own process directly. A process without one (API only) sends
+`NOTIFY outbox_messages` after the commit, on PostgreSQL, and every relay listens for it
+(`apikit.wakeups`), so a relay in its own process starts at once too. The poll stays as the
+safety net for what nobody heard, and is how rows come due after a backoff.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from orders_service.relay_metrics import BAD_ANSWER, UNREACHABLE, RelayMetrics, 
 log = logging.getLogger("orders_service.relay")
 
 RETRY_STATUSES = frozenset({401, 403, 408, 409, 429})  # plus every 5xx
-OUTBOX_CHANNEL = "outbox_messages"  # what the trigger of migration 0007 notifies
+OUTBOX_CHANNEL = "outbox_messages"  # the NOTIFY channel of new outbox rows
 
 
 class OutboxRelay(QueueWorker[OutboxMessage]):

@@ -12,7 +12,7 @@ from apikit.pagination import encode_cursor
 from apikit.responses import json_response
 from apikit.validation import parse_query, read_body
 from orders_service import order_notifications, orders, user_pages, users, webhooks
-from orders_service.keys import GATEWAY, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
+from orders_service.keys import ANNOUNCER, GATEWAY, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
 from orders_service.lifecycle import OrderStatus
 from orders_service.presenters import order_detail, order_view, user_view
 from orders_service.schemas import ChangeOrder, ChangeUser, NewUser, OrderQuery, PlaceOrder, Resend, UserQuery
@@ -32,9 +32,13 @@ def _next_link(request: web.Request, next_cursor: str | None) -> dict[str, str]:
 
 
 def wake_relay(request: web.Request) -> None:
-    """After a commit that added outbox rows: send them now rather than at the relay's next poll."""
+    """After a commit that added outbox rows: send them now rather than at a relay's next poll.
+
+    This process's relay is woken directly; without one, relays elsewhere hear a NOTIFY."""
     if (relay := request.config_dict.get(RELAY)) is not None:
         relay.wake()
+    elif (announcer := request.config_dict.get(ANNOUNCER)) is not None:
+        announcer.announce()
 
 
 async def place_order(request: web.Request) -> web.Response:

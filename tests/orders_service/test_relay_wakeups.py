@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from apikit.backoff import Backoff
-from apikit.listening import Listener, connector, listening
+from apikit.wakeups import Announcer, Listener, announcing, connector, listening
 from orders_service.gateway import GatewayClient
 from orders_service.lifecycle import OutboxStatus
 from orders_service.models import OutboxMessage
@@ -125,7 +125,7 @@ async def test_after_its_connection_is_killed_the_listener_comes_back_and_still_
     await idle(relay, listener)
     killed = listener.server_pid
 
-    with caplog.at_level(logging.INFO, logger="apikit.listening"):
+    with caplog.at_level(logging.INFO, logger="apikit.wakeups"):
         terminator = await asyncpg.connect(orders_database_url)
         try:
             assert await terminator.fetchval("SELECT pg_terminate_backend($1)", killed)
@@ -155,7 +155,7 @@ async def test_the_poll_still_hands_over_rows_nobody_was_told_of(
         attempts.append(True)
         raise ConnectionRefusedError("nothing listens there")
 
-    with caplog.at_level(logging.WARNING, logger="apikit.listening"):
+    with caplog.at_level(logging.WARNING, logger="apikit.wakeups"):
         _relay, listener = start_relay(0.05, unreachable)
         await wait_until(_at_least(attempts, 3), "three tries to connect", within=WITHIN_SECONDS)
 
@@ -168,11 +168,34 @@ async def test_the_poll_still_hands_over_rows_nobody_was_told_of(
     ]
 
 
-async def test_on_sqlite_nothing_listens_and_the_relay_polls(database_server, client, ada, start_relay):
+async def test_a_burst_of_commits_is_announced_by_one_notify_sent_after_them(
+    on_postgres, client, orders_database_url
+):
+    heard: list[str] = []
+    listener = await asyncpg.connect(orders_database_url)
+    await listener.add_listener(OUTBOX_CHANNEL, lambda _c, _pid, _channel, payload: heard.append(payload))
+    try:
+        announcer = Announcer(OUTBOX_CHANNEL)
+        for _ in range(50):  # fifty requests finishing their commits together
+            announcer.announce()
+        await wait_until(_at_least(heard, 1), "the announcement", within=WITHIN_SECONDS)
+        # Delivered in commit order: once this one is heard, every earlier NOTIFY has been too.
+        await listener.execute(f"NOTIFY {OUTBOX_CHANNEL}, 'end'")
+        await wait_until(_at_least(heard, 2), "the closing notification", within=WITHIN_SECONDS)
+        await announcer.close()
+    finally:
+        await listener.close()
+
+    assert heard == ["", "end"]
+
+
+async def test_on_sqlite_nothing_announces_or_listens_and_the_relay_polls(
+    database_server, client, ada, start_relay
+):
     if database_server.kind != "sqlite":
         pytest.skip("SQLite's behaviour")
-    async with listening(OUTBOX_CHANNEL, lambda: None) as listener:
-        assert listener is None
+    async with listening(OUTBOX_CHANNEL, lambda: None) as listener, announcing(OUTBOX_CHANNEL) as announcer:
+        assert (listener, announcer) == (None, None)
     start_relay(0.05)
 
     assert (await place(client)).status == 201
