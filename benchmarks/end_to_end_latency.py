@@ -219,8 +219,8 @@ async def main() -> None:
             "Latency: the sandbox's receive time minus the moment the 201/202 came back, same clock.",
             "The relay adds its hop (outbox write, wake-up, POST /notify) to the gateway's own path.",
             "In the API process the relay is woken by each order's request; in its own process (PostgreSQL",
-            "only) by the NOTIFY each order's commit sends, on a connection of its own; the poll is the",
-            "safety net in both.",
+            "only) by the NOTIFY the API process sends after each commit, heard on a connection of its own;",
+            "the poll is the safety net in both.",
         ],
     )
 
