@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Generic, NotRequired, TypedDict, TypeVar, Unpa
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 
 from apikit.database import is_database_unavailable, transaction
@@ -103,22 +103,42 @@ class LeasedQueue(Generic[RowT]):
             return []
         now = self.clock()
         claim = f"{owner}:{uuid.uuid4().hex[:8]}"
+        leased = {
+            "status": self.leased,
+            "lease_owner": claim,
+            "lease_expires_at": now + timedelta(seconds=self.lease_seconds),
+        }
+        connection = self.model._meta.db
+        if connection.capabilities.dialect == "postgres":
+            return await self._claim_in_one_statement(now, limit, where, leased, connection)
         async with transaction() as connection:
             ids = [row.pk for row in await self.due_rows(now, limit, connection, where)]
             if not ids:
                 return []
             # Still due: where SKIP LOCKED does not exist, another claimer may have taken and
             # even finished a row since the SELECT.
-            await (
-                self.model.filter(self.due(now), id__in=ids)
-                .using_db(connection)
-                .update(
-                    status=self.leased,
-                    lease_owner=claim,
-                    lease_expires_at=now + timedelta(seconds=self.lease_seconds),
-                )
-            )
+            await self.model.filter(self.due(now), id__in=ids).using_db(connection).update(**leased)
         return await self.model.filter(id__in=ids, lease_owner=claim).order_by("next_attempt_at")  # by key
+
+    async def _claim_in_one_statement(
+        self,
+        now: datetime,
+        limit: int,
+        where: Q | None,
+        leased: dict[str, Any],
+        connection: BaseDBAsyncClient,
+    ) -> list[RowT]:
+        """PostgreSQL: `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING *`,
+        one statement and one round trip instead of a transaction of four. The inner SELECT locks
+        the rows it picks (re-checked against its WHERE if another claimer just changed them), so
+        the UPDATE leases only rows that are still due and free."""
+        picked = Subquery(self.due_rows(now, limit, connection, where))
+        update = self.model.filter(id__in=picked).using_db(connection).update(**leased)
+        update._make_query()
+        sql, values = update.query.get_parameterized_sql()
+        rows = await connection.execute_query_dict(f"{sql} RETURNING *", values)
+        claimed = [self.model._init_from_db(**row) for row in rows]
+        return sorted(claimed, key=lambda row: row.next_attempt_at)
 
     async def finish(self, row: RowT, connection: BaseDBAsyncClient | None = None, **updates: Any) -> bool:
         """Write `updates` and release the lease, only if `row`'s lease is still held: False (and
