@@ -40,6 +40,7 @@ from tortoise.models import Model
 
 from apikit.database import is_database_unavailable, transaction
 from apikit.fields import DatetimeField
+from apikit.returning import update_returning
 from apikit.tracing import continued_span
 
 Clock = Callable[[], datetime]
@@ -134,17 +135,35 @@ class LeasedQueue(Generic[RowT]):
         the UPDATE leases only rows that are still due and free."""
         picked = Subquery(self.due_rows(now, limit, connection, where))
         update = self.model.filter(id__in=picked).using_db(connection).update(**leased)
-        update._make_query()
-        sql, values = update.query.get_parameterized_sql()
-        rows = await connection.execute_query_dict(f"{sql} RETURNING *", values)
+        rows = await update_returning(update, "*", connection)
         claimed = [self.model._init_from_db(**row) for row in rows]
         return sorted(claimed, key=lambda row: row.next_attempt_at)
+
+    def _mine(self, row: RowT, connection: BaseDBAsyncClient | None):
+        return self.model.filter(pk=row.pk, lease_owner=row.lease_owner).using_db(connection)
 
     async def finish(self, row: RowT, connection: BaseDBAsyncClient | None = None, **updates: Any) -> bool:
         """Write `updates` and release the lease, only if `row`'s lease is still held: False (and
         nothing written) if it ran out and another worker may have the row now."""
-        mine = self.model.filter(pk=row.pk, lease_owner=row.lease_owner).using_db(connection)
-        return bool(await mine.update(**updates, **RELEASED))
+        return bool(await self._mine(row, connection).update(**updates, **RELEASED))
+
+    async def finish_returning(
+        self,
+        row: RowT,
+        connection: BaseDBAsyncClient,
+        returning: str,
+        *,
+        wait_seconds: float | None = None,
+        **updates: Any,
+    ) -> dict[str, Any] | None:
+        """`finish` (`retry_later` if `wait_seconds` is given) that also reads back the row's
+        `returning` columns as written, in the same statement; None if the lease was lost."""
+        if wait_seconds is not None:
+            due_at = self.clock() + timedelta(seconds=wait_seconds)
+            updates = {**updates, "status": self.waiting, "next_attempt_at": due_at}
+        update = self._mine(row, connection).update(**updates, **RELEASED)
+        rows = await update_returning(update, returning, connection)
+        return rows[0] if rows else None
 
     async def retry_later(
         self, row: RowT, wait_seconds: float, connection: BaseDBAsyncClient | None = None, **updates: Any

@@ -18,8 +18,9 @@ import asyncio
 import logging
 import math
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Unpack
+from typing import Any, Unpack
 
 import aiohttp
 from tortoise.expressions import Q
@@ -27,6 +28,7 @@ from tortoise.expressions import Q
 from apikit.database import is_database_unavailable, transaction
 from apikit.queue import QueueWorker, WorkerOptions
 from notification_gateway import suppression
+from notification_gateway.addresses import checked_address
 from notification_gateway.confirmation import start_timer
 from notification_gateway.contract import (
     Channel,
@@ -36,12 +38,12 @@ from notification_gateway.contract import (
     RecipientUnreachable,
     RetryableDeliveryError,
 )
-from notification_gateway.events import record_event
+from notification_gateway.events import counted_event, record_event
 from notification_gateway.flow import FlowControl
 from notification_gateway.metrics import DeliveryMetrics
 from notification_gateway.models import DeliveryAttempt, Notification
 from notification_gateway.plugins import ChannelRegistry
-from notification_gateway.policy import RetryPolicy, next_state
+from notification_gateway.policy import Next, RetryPolicy, next_state
 from notification_gateway.receipts import ReceiptContext, apply_early_receipts, reads
 from notification_gateway.sending import send
 from notification_gateway.status import AttemptOutcome, EventSource, NotificationStatus
@@ -51,9 +53,11 @@ log = logging.getLogger("notification_gateway.delivery")
 QUEUE_DEPTH_EVERY_SECONDS = 1.0
 FLOW_READ_EVERY_SECONDS = 0.25
 RECORD_RETRY_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+RECORD_BATCH_MAX = 100
 
 
 def _message(notification: Notification) -> Message:
+    """The message for the notification's current channel, with the address `/notify` checked for it."""
     recipient = notification.recipient
     return Message(
         notification_id=notification.id,
@@ -61,7 +65,24 @@ def _message(notification: Notification) -> Message:
         text=notification.message,
         title=notification.title,
         attributes=notification.attributes or {},
+        address=checked_address(recipient, notification.channel) or "",
     )
+
+
+def _address(channel: Channel, message: Message) -> str:
+    """The address checked at `/notify`, or (a row written before it kept them) checked now."""
+    return message.address or channel.address_of(message.recipient)
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What recording one attempt wrote, for the log lines and metrics that follow the commit."""
+
+    following: Next
+    number: int
+    now: datetime
+    requeued: bool
+    attempt: DeliveryAttempt
 
 
 class Suppressed(Exception):
@@ -72,14 +93,29 @@ class Suppressed(Exception):
         self.reason = reason
 
 
+def _suppressed(channel: Channel, reason: str | None) -> Suppressed:
+    return Suppressed(f"the address is suppressed on {channel.name} ({reason})")
+
+
 async def _check_suppression(context: ReceiptContext, channel: Channel, message: Message) -> None:
     try:
-        address = channel.address_of(message.recipient)
+        address = _address(channel, message)
     except RecipientUnreachable:
         return  # the send reports it
     found = await suppression.active(channel.name, context.rules.address_hash(channel.name, address))
     if found is not None:
-        raise Suppressed(f"the address is suppressed on {channel.name} ({found.reason})")
+        raise _suppressed(channel, found.reason)
+
+
+def _announces(notification: Notification, following: Next) -> bool:
+    """Whether recording the attempt writes an event (as `_record_change` does): a send, a move to
+    another channel, or an end."""
+    moved_to = following.updates.get("channel")
+    return (
+        following.status is NotificationStatus.SENT
+        or (moved_to is not None and moved_to != notification.channel)
+        or following.is_final
+    )
 
 
 class DeliveryWorker(QueueWorker[Notification]):
@@ -110,6 +146,11 @@ class DeliveryWorker(QueueWorker[Notification]):
         self._flow_read_at = -math.inf
         self._probes: set[str] = set()
         self._slots: dict[str, datetime] = {}
+        # Suppression looked up at the claim, for the whole batch: notification id -> reason, or
+        # None for an address not suppressed. A row without an entry is looked up before its send.
+        self._suppression: dict[str, str | None] = {}
+        self._unrecorded: list[tuple[Notification, dict[str, Any], asyncio.Future[bool]]] = []
+        self._recorder: asyncio.Task | None = None
 
     async def before_claim(self) -> None:
         """Refresh the shared channel states (each poll at most) and the queue-depth gauge (once a second)."""
@@ -162,11 +203,32 @@ class DeliveryWorker(QueueWorker[Notification]):
             if channel in self.flow.config.rates:  # a probe is a send like any other
                 [self._slots[probe[0].pk]] = await self.flow.reserve(channel, 1, now)
             rows += probe
+        await self._look_up_suppressions(rows)
         return rows
+
+    async def _look_up_suppressions(self, rows: list[Notification]) -> None:
+        """Which claimed rows' addresses are suppressed on their channel, in one query for all.
+
+        An address suppressed between this claim and the send still gets that one message, as
+        one suppressed between a per-send lookup and the send would."""
+        keys: dict[str, tuple[str, str]] = {}
+        for row in rows:
+            channel = self.channels.get(row.channel)
+            if channel is None:
+                continue
+            try:
+                address = _address(channel, _message(row))
+            except RecipientUnreachable:
+                continue  # the send reports it
+            keys[row.pk] = (channel.name, self.receipts.rules.address_hash(channel.name, address))
+        found = await suppression.active_among(keys.values())
+        self._suppression.update((pk, found.get(key)) for pk, key in keys.items())
 
     async def process(self, notification: Notification) -> None:
         probe = notification.pk in self._probes
         self._probes.discard(notification.pk)
+        looked_up = notification.pk in self._suppression
+        suppressed = self._suppression.pop(notification.pk, None)
         slot = self._slots.pop(notification.pk, None)
         if slot is not None:
             await asyncio.sleep(max(0.0, (slot - self.clock()).total_seconds()))
@@ -174,10 +236,20 @@ class DeliveryWorker(QueueWorker[Notification]):
         if held is not None:  # held since the claim: back to the queue, no attempt used
             await self.queue.retry_later(notification, max(0.0, (held - self.clock()).total_seconds()))
             return
-        await self.deliver(notification, probe=probe)
+        await self.deliver(notification, probe=probe, suppressed=(looked_up, suppressed))
 
-    async def deliver(self, notification: Notification, *, probe: bool = False) -> None:
-        """One attempt through the notification's current channel, then record how it went."""
+    async def deliver(
+        self,
+        notification: Notification,
+        *,
+        probe: bool = False,
+        suppressed: tuple[bool, str | None] | None = None,
+    ) -> None:
+        """One attempt through the notification's current channel, then record how it went.
+
+        `suppressed` is (looked up, reason if suppressed) from the claim; otherwise it is looked up now."""
+        if suppressed is None:
+            suppressed = (notification.pk in self._suppression, self._suppression.pop(notification.pk, None))
         channel = self.channels.get(notification.channel)
         started_at = self.clock()
         started = time.perf_counter()
@@ -189,7 +261,11 @@ class DeliveryWorker(QueueWorker[Notification]):
             if channel is None:
                 raise PermanentDeliveryError(f"channel {notification.channel!r} is not installed here")
             message = _message(notification)
-            await _check_suppression(self.receipts, channel, message)
+            looked_up, reason = suppressed
+            if not looked_up:
+                await _check_suppression(self.receipts, channel, message)
+            elif reason is not None:
+                raise _suppressed(channel, reason)
             async with asyncio.timeout(self.lease_seconds * 0.8):  # never outlive the lease
                 receipt = await send(channel, message, self.session)
             outcome, provider_status = AttemptOutcome.SENT, receipt.provider_status
@@ -253,12 +329,16 @@ class DeliveryWorker(QueueWorker[Notification]):
             )
             return True
 
-    async def _record_while_leased(self, notification: Notification, **attempt) -> None:
-        """Record the attempt, retrying a database failure while the lease lasts.
+    async def _record_while_leased(self, notification: Notification, **attempt: Any) -> None:
+        """Record the attempt together with the others that ended meanwhile (one transaction for all);
+        if that batch cannot be written, record it on its own, retrying a database failure while the
+        lease lasts.
 
         Giving up would let the lease run out and the message be sent again
         although this process knows how the attempt ended.
         """
+        if await self._record_in_batch(notification, attempt):
+            return
         for pause in RECORD_RETRY_PAUSES:
             try:
                 await self._record(notification, **attempt)
@@ -271,9 +351,58 @@ class DeliveryWorker(QueueWorker[Notification]):
                 await asyncio.sleep(pause)
         await self._record(notification, **attempt)
 
-    async def _record(
+    async def _record_in_batch(self, notification: Notification, attempt: dict[str, Any]) -> bool:
+        """Queue the attempt for the next batch and wait until it is written: True once committed,
+        False if its batch failed (nothing of it was written).
+
+        One writer at a time: attempts that end while a batch is being written form the next one,
+        so under load each transaction records many attempts and at low load one waits for none.
+        The row stays leased until its batch commits; a crash before then loses only the record,
+        and the lease running out sends the message again, as for any send in flight."""
+        written = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((notification, attempt, written))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._write_batches(), name="record attempts")
+        return await written
+
+    async def _write_batches(self) -> None:
+        while self._unrecorded:
+            batch, self._unrecorded = self._unrecorded[:RECORD_BATCH_MAX], self._unrecorded[RECORD_BATCH_MAX:]
+            try:
+                async with transaction() as connection:
+                    results = [await self._write(n, connection, **attempt) for n, attempt, _ in batch]
+                    await self._insert_attempts(results, connection)
+            except Exception as exc:
+                log.warning(
+                    "cannot record a batch of attempts; recording each on its own",
+                    extra={"attempts": len(batch), "error": type(exc).__name__},
+                )
+                for *_, written in batch:
+                    if not written.done():
+                        written.set_result(False)
+                continue
+            for (notification, _attempt, written), result in zip(batch, results, strict=True):
+                self._after_record(notification, result)
+                if not written.done():
+                    written.set_result(True)
+
+    async def _record(self, notification: Notification, **attempt: Any) -> None:
+        """Record one attempt in its own transaction."""
+        async with transaction() as connection:
+            result = await self._write(notification, connection, **attempt)
+            await self._insert_attempts([result], connection)
+        self._after_record(notification, result)
+
+    @staticmethod
+    async def _insert_attempts(results: list[_Written | None], connection) -> None:
+        attempts = [result.attempt for result in results if result is not None]
+        if attempts:
+            await DeliveryAttempt.bulk_create(attempts, using_db=connection)
+
+    async def _write(
         self,
         notification: Notification,
+        connection,
         *,
         outcome: AttemptOutcome,
         counted: bool,
@@ -283,7 +412,10 @@ class DeliveryWorker(QueueWorker[Notification]):
         started_at: datetime,
         duration: float,
         reference: str | None,
-    ) -> None:
+    ) -> _Written | None:
+        """Write the attempt's outcome to the notification (if this worker still holds its lease), with
+        its event, callback and timer; the attempt row itself is returned to be inserted with the
+        batch's. None if the lease was lost: then nothing is written."""
         now = self.clock()
         following = next_state(
             outcome=outcome,
@@ -297,58 +429,79 @@ class DeliveryWorker(QueueWorker[Notification]):
         )
         number = notification.attempt_count + 1
         recorded = {**following.updates, "attempt_count": number, "updated_at": now}
-        async with transaction() as connection:
-            kept_lease = await (
-                self.queue.finish(notification, connection, status=following.status, **recorded)
-                if following.leaves_queue
-                else self.queue.retry_later(notification, following.wait_seconds, connection, **recorded)
-            )
-            if not kept_lease:
-                log.warning("lease lost before recording an attempt", extra={"notification": notification.id})
-                return
-            await DeliveryAttempt.create(
-                using_db=connection,
-                notification_id=notification.id,
-                number=number,
-                channel=notification.channel,
-                outcome=outcome,
-                provider_status=provider_status,
-                error=error[:500] if error else None,
-                retry_after_seconds=retry_after,
-                provider_reference=reference,
-                counted=counted,
-                started_at=started_at,
-                duration_ms=round(duration * 1000, 2),
-            )
-            requeued = await self._record_change(
-                notification, following, outcome, error, reference, now, connection
-            )
-        if requeued:
+        announces = _announces(notification, following)
+        if announces:
+            recorded |= counted_event()
+        if following.leaves_queue:
+            recorded["status"] = following.status
+        kept = await self.queue.finish_returning(
+            notification,
+            connection,
+            '"event_count"',
+            wait_seconds=None if following.leaves_queue else following.wait_seconds,
+            **recorded,
+        )
+        if kept is None:
+            log.warning("lease lost before recording an attempt", extra={"notification": notification.id})
+            return None
+        attempt = DeliveryAttempt(
+            notification_id=notification.id,
+            number=number,
+            channel=notification.channel,
+            outcome=outcome,
+            provider_status=provider_status,
+            error=error[:500] if error else None,
+            retry_after_seconds=retry_after,
+            provider_reference=reference,
+            counted=counted,
+            started_at=started_at,
+            duration_ms=round(duration * 1000, 2),
+        )
+        requeued = await self._record_change(
+            notification,
+            following,
+            outcome,
+            error,
+            reference,
+            now,
+            connection,
+            sequence=kept["event_count"] if announces else None,
+        )
+        return _Written(following, number, now, requeued, attempt)
+
+    def _after_record(self, notification: Notification, result: _Written | None) -> None:
+        """Once committed: wake the worker for work queued again at once, log, count."""
+        if result is None:
+            return
+        following, error = result.following, result.attempt.error
+        if result.requeued:
             self.wake()
         log.info(
             "attempt %s of %s: %s",
-            number,
+            result.number,
             notification.id,
-            outcome,
+            result.attempt.outcome,
             extra={"channel": notification.channel, "status": following.status, "error": error},
         )
         if following.leaves_queue:
             self.metrics.notifications.labels(notification.channel, following.status).inc()
             if following.status is NotificationStatus.SENT:
                 self.metrics.delivery_seconds.labels(notification.channel).observe(
-                    (now - notification.created_at).total_seconds()
+                    (result.now - notification.created_at).total_seconds()
                 )
 
     async def _record_change(
-        self, notification, following, outcome, error, reference, now, connection
+        self, notification, following, outcome, error, reference, now, connection, *, sequence
     ) -> bool:
-        """The event for a change of status, the confirmation timer of a send, and receipts that came
-        before the send was recorded; True if the notification was queued again at once."""
+        """The event for a change of status (numbered `sequence`), the confirmation timer of a send,
+        and receipts that came before the send was recorded; True if the notification was queued
+        again at once."""
         channel = notification.channel
         if following.status is NotificationStatus.SENT:
             await record_event(
                 notification,
                 NotificationStatus.SENT,
+                sequence=sequence,
                 channel=channel,
                 source=EventSource.WORKER,
                 now=now,
@@ -371,6 +524,7 @@ class DeliveryWorker(QueueWorker[Notification]):
             await record_event(
                 notification,
                 NotificationStatus.QUEUED,
+                sequence=sequence,
                 channel=moved_to,
                 source=EventSource.WORKER,
                 now=now,
@@ -386,6 +540,7 @@ class DeliveryWorker(QueueWorker[Notification]):
             await record_event(
                 notification,
                 following.status,
+                sequence=sequence,
                 channel=channel,
                 source=EventSource.WORKER,
                 now=now,
