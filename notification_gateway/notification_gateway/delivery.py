@@ -18,18 +18,16 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Unpack
+from typing import Unpack
 
 import aiohttp
 from tortoise.expressions import Q
 
-from apikit.database import is_database_unavailable, transaction
+from apikit.database import is_database_unavailable
 from apikit.queue import QueueWorker, WorkerOptions
 from notification_gateway import suppression
 from notification_gateway.addresses import checked_address
-from notification_gateway.confirmation import start_timer
 from notification_gateway.contract import (
     Channel,
     Message,
@@ -38,22 +36,21 @@ from notification_gateway.contract import (
     RecipientUnreachable,
     RetryableDeliveryError,
 )
-from notification_gateway.events import counted_event, record_event
 from notification_gateway.flow import FlowControl
 from notification_gateway.metrics import DeliveryMetrics
-from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.models import Notification
 from notification_gateway.plugins import ChannelRegistry
-from notification_gateway.policy import Next, RetryPolicy, next_state
-from notification_gateway.receipts import ReceiptContext, apply_early_receipts, reads
+from notification_gateway.policy import RetryPolicy
+from notification_gateway.receipts import ReceiptContext
+from notification_gateway.recording import Attempt, AttemptRecorder, Recorded
 from notification_gateway.sending import send
-from notification_gateway.status import AttemptOutcome, EventSource, NotificationStatus
+from notification_gateway.status import AttemptOutcome, NotificationStatus
 
 log = logging.getLogger("notification_gateway.delivery")
 
 QUEUE_DEPTH_EVERY_SECONDS = 1.0
 FLOW_READ_EVERY_SECONDS = 0.25
 RECORD_RETRY_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-RECORD_BATCH_MAX = 100
 
 
 def _message(notification: Notification) -> Message:
@@ -72,17 +69,6 @@ def _message(notification: Notification) -> Message:
 def _address(channel: Channel, message: Message) -> str:
     """The address checked at `/notify`, or (a row written before it kept them) checked now."""
     return message.address or channel.address_of(message.recipient)
-
-
-@dataclass(frozen=True)
-class _Written:
-    """What recording one attempt wrote, for the log lines and metrics that follow the commit."""
-
-    following: Next
-    number: int
-    now: datetime
-    requeued: bool
-    attempt: DeliveryAttempt
 
 
 class Suppressed(Exception):
@@ -105,17 +91,6 @@ async def _check_suppression(context: ReceiptContext, channel: Channel, message:
     found = await suppression.active(channel.name, context.rules.address_hash(channel.name, address))
     if found is not None:
         raise _suppressed(channel, found.reason)
-
-
-def _announces(notification: Notification, following: Next) -> bool:
-    """Whether recording the attempt writes an event (as `_record_change` does): a send, a move to
-    another channel, or an end."""
-    moved_to = following.updates.get("channel")
-    return (
-        following.status is NotificationStatus.SENT
-        or (moved_to is not None and moved_to != notification.channel)
-        or following.is_final
-    )
 
 
 class DeliveryWorker(QueueWorker[Notification]):
@@ -149,8 +124,14 @@ class DeliveryWorker(QueueWorker[Notification]):
         # Suppression looked up at the claim, for the whole batch: notification id -> reason, or
         # None for an address not suppressed. A row without an entry is looked up before its send.
         self._suppression: dict[str, str | None] = {}
-        self._unrecorded: list[tuple[Notification, dict[str, Any], asyncio.Future[bool]]] = []
-        self._recorder: asyncio.Task | None = None
+        self.recorder = AttemptRecorder(
+            queue=self.queue,
+            channels=channels,
+            receipts=receipts,
+            policy=policy,
+            rng=self.rng,
+            clock=self.clock,
+        )
 
     async def before_claim(self) -> None:
         """Refresh the shared channel states (each poll at most) and the queue-depth gauge (once a second)."""
@@ -292,14 +273,16 @@ class DeliveryWorker(QueueWorker[Notification]):
         counted = await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe)
         await self._record_while_leased(
             notification,
-            outcome=outcome,
-            counted=counted,
-            provider_status=provider_status,
-            retry_after=retry_after,
-            error=error,
-            started_at=started_at,
-            duration=duration,
-            reference=reference,
+            Attempt(
+                outcome=outcome,
+                counted=counted,
+                provider_status=provider_status,
+                retry_after=retry_after,
+                error=error,
+                started_at=started_at,
+                duration=duration,
+                reference=reference,
+            ),
         )
 
     async def _learn(
@@ -329,222 +312,46 @@ class DeliveryWorker(QueueWorker[Notification]):
             )
             return True
 
-    async def _record_while_leased(self, notification: Notification, **attempt: Any) -> None:
-        """Record the attempt together with the others that ended meanwhile (one transaction for all);
-        if that batch cannot be written, record it on its own, retrying a database failure while the
-        lease lasts.
+    async def _record_while_leased(self, notification: Notification, attempt: Attempt) -> None:
+        """Record the attempt with the others that end meanwhile (`recording`); if that batch cannot
+        be written, record it on its own, retrying a database failure while the lease lasts.
 
         Giving up would let the lease run out and the message be sent again
         although this process knows how the attempt ended.
         """
-        if await self._record_in_batch(notification, attempt):
-            return
+        written, recorded = await self.recorder.record(notification, attempt)
+        if not written:
+            recorded = await self._record_alone(notification, attempt)
+        if recorded is not None:
+            self._recorded(notification, attempt, recorded)
+
+    async def _record_alone(self, notification: Notification, attempt: Attempt) -> Recorded | None:
         for pause in RECORD_RETRY_PAUSES:
             try:
-                await self._record(notification, **attempt)
-                return
+                return await self.recorder.record_alone(notification, attempt)
             except Exception as exc:
                 lease_left = (notification.lease_expires_at - self.clock()).total_seconds()
                 if not is_database_unavailable(exc) or lease_left < pause + 1:
                     raise
                 log.warning("cannot record an attempt yet; retrying", extra={"notification": notification.id})
                 await asyncio.sleep(pause)
-        await self._record(notification, **attempt)
+        return await self.recorder.record_alone(notification, attempt)
 
-    async def _record_in_batch(self, notification: Notification, attempt: dict[str, Any]) -> bool:
-        """Queue the attempt for the next batch and wait until it is written: True once committed,
-        False if its batch failed (nothing of it was written).
-
-        One writer at a time: attempts that end while a batch is being written form the next one,
-        so under load each transaction records many attempts and at low load one waits for none.
-        The row stays leased until its batch commits; a crash before then loses only the record,
-        and the lease running out sends the message again, as for any send in flight."""
-        written = asyncio.get_running_loop().create_future()
-        self._unrecorded.append((notification, attempt, written))
-        if self._recorder is None or self._recorder.done():
-            self._recorder = asyncio.create_task(self._write_batches(), name="record attempts")
-        return await written
-
-    async def _write_batches(self) -> None:
-        while self._unrecorded:
-            batch, self._unrecorded = self._unrecorded[:RECORD_BATCH_MAX], self._unrecorded[RECORD_BATCH_MAX:]
-            try:
-                async with transaction() as connection:
-                    results = [await self._write(n, connection, **attempt) for n, attempt, _ in batch]
-                    await self._insert_attempts(results, connection)
-            except Exception as exc:
-                log.warning(
-                    "cannot record a batch of attempts; recording each on its own",
-                    extra={"attempts": len(batch), "error": type(exc).__name__},
-                )
-                for *_, written in batch:
-                    if not written.done():
-                        written.set_result(False)
-                continue
-            for (notification, _attempt, written), result in zip(batch, results, strict=True):
-                self._after_record(notification, result)
-                if not written.done():
-                    written.set_result(True)
-
-    async def _record(self, notification: Notification, **attempt: Any) -> None:
-        """Record one attempt in its own transaction."""
-        async with transaction() as connection:
-            result = await self._write(notification, connection, **attempt)
-            await self._insert_attempts([result], connection)
-        self._after_record(notification, result)
-
-    @staticmethod
-    async def _insert_attempts(results: list[_Written | None], connection) -> None:
-        attempts = [result.attempt for result in results if result is not None]
-        if attempts:
-            await DeliveryAttempt.bulk_create(attempts, using_db=connection)
-
-    async def _write(
-        self,
-        notification: Notification,
-        connection,
-        *,
-        outcome: AttemptOutcome,
-        counted: bool,
-        provider_status: int | None,
-        retry_after: float | None,
-        error: str | None,
-        started_at: datetime,
-        duration: float,
-        reference: str | None,
-    ) -> _Written | None:
-        """Write the attempt's outcome to the notification (if this worker still holds its lease), with
-        its event, callback and timer; the attempt row itself is returned to be inserted with the
-        batch's. None if the lease was lost: then nothing is written."""
-        now = self.clock()
-        following = next_state(
-            outcome=outcome,
-            counted=counted,
-            attempts_on_channel=notification.attempts_on_channel,
-            fallback_channels=notification.fallback_channels,
-            retry_after=retry_after,
-            policy=self.policy,
-            now=now,
-            rng=self.rng,
-        )
-        number = notification.attempt_count + 1
-        recorded = {**following.updates, "attempt_count": number, "updated_at": now}
-        announces = _announces(notification, following)
-        if announces:
-            recorded |= counted_event()
-        if following.leaves_queue:
-            recorded["status"] = following.status
-        kept = await self.queue.finish_returning(
-            notification,
-            connection,
-            '"event_count"',
-            wait_seconds=None if following.leaves_queue else following.wait_seconds,
-            **recorded,
-        )
-        if kept is None:
-            log.warning("lease lost before recording an attempt", extra={"notification": notification.id})
-            return None
-        attempt = DeliveryAttempt(
-            notification_id=notification.id,
-            number=number,
-            channel=notification.channel,
-            outcome=outcome,
-            provider_status=provider_status,
-            error=error[:500] if error else None,
-            retry_after_seconds=retry_after,
-            provider_reference=reference,
-            counted=counted,
-            started_at=started_at,
-            duration_ms=round(duration * 1000, 2),
-        )
-        requeued = await self._record_change(
-            notification,
-            following,
-            outcome,
-            error,
-            reference,
-            now,
-            connection,
-            sequence=kept["event_count"] if announces else None,
-        )
-        return _Written(following, number, now, requeued, attempt)
-
-    def _after_record(self, notification: Notification, result: _Written | None) -> None:
-        """Once committed: wake the worker for work queued again at once, log, count."""
-        if result is None:
-            return
-        following, error = result.following, result.attempt.error
-        if result.requeued:
+    def _recorded(self, notification: Notification, attempt: Attempt, recorded: Recorded) -> None:
+        """Once committed: wake for work queued again at once, log, count."""
+        following = recorded.following
+        if recorded.requeued:
             self.wake()
         log.info(
             "attempt %s of %s: %s",
-            result.number,
+            recorded.number,
             notification.id,
-            result.attempt.outcome,
-            extra={"channel": notification.channel, "status": following.status, "error": error},
+            attempt.outcome,
+            extra={"channel": notification.channel, "status": following.status, "error": attempt.error},
         )
         if following.leaves_queue:
             self.metrics.notifications.labels(notification.channel, following.status).inc()
             if following.status is NotificationStatus.SENT:
                 self.metrics.delivery_seconds.labels(notification.channel).observe(
-                    (result.now - notification.created_at).total_seconds()
+                    (recorded.now - notification.created_at).total_seconds()
                 )
-
-    async def _record_change(
-        self, notification, following, outcome, error, reference, now, connection, *, sequence
-    ) -> bool:
-        """The event for a change of status (numbered `sequence`), the confirmation timer of a send,
-        and receipts that came before the send was recorded; True if the notification was queued
-        again at once."""
-        channel = notification.channel
-        if following.status is NotificationStatus.SENT:
-            await record_event(
-                notification,
-                NotificationStatus.SENT,
-                sequence=sequence,
-                channel=channel,
-                source=EventSource.WORKER,
-                now=now,
-                connection=connection,
-            )
-            installed = self.channels.get(channel)
-            if (
-                notification.fallback_channels
-                and notification.confirm_within_seconds
-                and reads(installed, "parse_receipt")
-            ):
-                await start_timer(notification, channel=channel, now=now, connection=connection)
-            if reference is None:
-                return False
-            return await apply_early_receipts(
-                self.receipts, notification.id, channel=channel, reference=reference, connection=connection
-            )
-        moved_to = following.updates.get("channel")
-        if moved_to is not None and moved_to != channel:
-            await record_event(
-                notification,
-                NotificationStatus.QUEUED,
-                sequence=sequence,
-                channel=moved_to,
-                source=EventSource.WORKER,
-                now=now,
-                connection=connection,
-                reason=(
-                    f"{error}: trying {moved_to}"
-                    if outcome is AttemptOutcome.SUPPRESSED
-                    else f"{channel} failed ({error or 'no reason given'}): trying {moved_to}"
-                ),
-                kind="fallback",
-            )
-        elif following.is_final:
-            await record_event(
-                notification,
-                following.status,
-                sequence=sequence,
-                channel=channel,
-                source=EventSource.WORKER,
-                now=now,
-                connection=connection,
-                reason=error,
-            )
-        return False

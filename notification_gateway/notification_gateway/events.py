@@ -56,8 +56,27 @@ async def record_event(
     """
     if sequence is None:
         sequence = await next_sequence(notification.id, connection)
-    event = await NotificationEvent.create(
-        using_db=connection,
+    event = new_event(
+        notification, status, channel=channel, source=source, now=now, sequence=sequence, reason=reason
+    )
+    await event.save(using_db=connection)
+    if tell_caller and source is not EventSource.CALLER:
+        await owe_callback(notification, event, kind=kind or str(status), connection=connection)
+    return event
+
+
+def new_event(
+    notification: Notification,
+    status: NotificationStatus,
+    *,
+    channel: str,
+    source: EventSource,
+    now: datetime,
+    sequence: int,
+    reason: str | None = None,
+) -> NotificationEvent:
+    """The event, not yet saved: `record_event` saves it, a batch saves many in one statement."""
+    return NotificationEvent(
         notification_id=notification.id,
         sequence=sequence,
         status=status,
@@ -66,6 +85,3 @@ async def record_event(
         reason=reason[:MAX_REASON_CHARS] if reason else None,
         occurred_at=now,
     )
-    if tell_caller and source is not EventSource.CALLER:
-        await owe_callback(notification, event, kind=kind or str(status), connection=connection)
-    return event
