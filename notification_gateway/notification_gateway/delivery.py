@@ -121,9 +121,10 @@ class DeliveryWorker(QueueWorker[Notification]):
         self._flow_read_at = -math.inf
         self._probes: set[str] = set()
         self._slots: dict[str, datetime] = {}
-        # Suppression looked up at the claim, for the whole batch: notification id -> reason, or
-        # None for an address not suppressed. A row without an entry is looked up before its send.
-        self._suppression: dict[str, str | None] = {}
+        # Suppression looked up for each claim's rows in one query, beside the sends' start:
+        # notification id -> that lookup (reasons by id; no entry: not suppressed). A row without
+        # an entry is looked up before its send.
+        self._suppression: dict[str, asyncio.Future[dict[str, str]]] = {}
         self.recorder = AttemptRecorder(
             queue=self.queue,
             channels=channels,
@@ -184,11 +185,14 @@ class DeliveryWorker(QueueWorker[Notification]):
             if channel in self.flow.config.rates:  # a probe is a send like any other
                 [self._slots[probe[0].pk]] = await self.flow.reserve(channel, 1, now)
             rows += probe
-        await self._look_up_suppressions(rows)
+        if rows:
+            lookup = asyncio.ensure_future(self._look_up_suppressions(rows))
+            self._suppression.update((row.pk, lookup) for row in rows)
         return rows
 
-    async def _look_up_suppressions(self, rows: list[Notification]) -> None:
-        """Which claimed rows' addresses are suppressed on their channel, in one query for all.
+    async def _look_up_suppressions(self, rows: list[Notification]) -> dict[str, str]:
+        """Which claimed rows' addresses are suppressed on their channel (reasons by notification
+        id), in one query for all, run beside the loop rather than in its way.
 
         An address suppressed between this claim and the send still gets that one message, as
         one suppressed between a per-send lookup and the send would."""
@@ -203,34 +207,24 @@ class DeliveryWorker(QueueWorker[Notification]):
                 continue  # the send reports it
             keys[row.pk] = (channel.name, self.receipts.rules.address_hash(channel.name, address))
         found = await suppression.active_among(keys.values())
-        self._suppression.update((pk, found.get(key)) for pk, key in keys.items())
+        return {pk: found[key] or "" for pk, key in keys.items() if key in found}
 
     async def process(self, notification: Notification) -> None:
         probe = notification.pk in self._probes
         self._probes.discard(notification.pk)
-        looked_up = notification.pk in self._suppression
-        suppressed = self._suppression.pop(notification.pk, None)
         slot = self._slots.pop(notification.pk, None)
         if slot is not None:
             await asyncio.sleep(max(0.0, (slot - self.clock()).total_seconds()))
         held = None if probe else self.flow.held_until(notification.channel, self.clock())
         if held is not None:  # held since the claim: back to the queue, no attempt used
+            self._suppression.pop(notification.pk, None)
             await self.queue.retry_later(notification, max(0.0, (held - self.clock()).total_seconds()))
             return
-        await self.deliver(notification, probe=probe, suppressed=(looked_up, suppressed))
+        await self.deliver(notification, probe=probe)
 
-    async def deliver(
-        self,
-        notification: Notification,
-        *,
-        probe: bool = False,
-        suppressed: tuple[bool, str | None] | None = None,
-    ) -> None:
-        """One attempt through the notification's current channel, then record how it went.
-
-        `suppressed` is (looked up, reason if suppressed) from the claim; otherwise it is looked up now."""
-        if suppressed is None:
-            suppressed = (notification.pk in self._suppression, self._suppression.pop(notification.pk, None))
+    async def deliver(self, notification: Notification, *, probe: bool = False) -> None:
+        """One attempt through the notification's current channel, then record how it went."""
+        lookup = self._suppression.pop(notification.pk, None)
         channel = self.channels.get(notification.channel)
         started_at = self.clock()
         started = time.perf_counter()
@@ -242,11 +236,7 @@ class DeliveryWorker(QueueWorker[Notification]):
             if channel is None:
                 raise PermanentDeliveryError(f"channel {notification.channel!r} is not installed here")
             message = _message(notification)
-            looked_up, reason = suppressed
-            if not looked_up:
-                await _check_suppression(self.receipts, channel, message)
-            elif reason is not None:
-                raise _suppressed(channel, reason)
+            await self._check_suppression(notification, channel, message, lookup)
             async with asyncio.timeout(self.lease_seconds * 0.8):  # never outlive the lease
                 receipt = await send(channel, message, self.session)
             outcome, provider_status = AttemptOutcome.SENT, receipt.provider_status
@@ -284,6 +274,26 @@ class DeliveryWorker(QueueWorker[Notification]):
                 reference=reference,
             ),
         )
+
+    async def _check_suppression(
+        self,
+        notification: Notification,
+        channel: Channel,
+        message: Message,
+        lookup: asyncio.Future[dict[str, str]] | None,
+    ) -> None:
+        """Raise Suppressed if the address is suppressed: by the claim's lookup, else (none, or it
+        failed) by a lookup of its own."""
+        if lookup is not None:
+            try:
+                found = await lookup
+            except Exception:
+                lookup = None
+            else:
+                if notification.pk in found:
+                    raise _suppressed(channel, found[notification.pk] or None)
+                return
+        await _check_suppression(self.receipts, channel, message)
 
     async def _learn(
         self,

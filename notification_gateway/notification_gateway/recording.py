@@ -3,8 +3,8 @@
 An attempt's record is the notification's new state (lease released, only if
 still held), the attempt row, the event for a change of status, the callback
 that event owes, the confirmation timer of a send, and receipts that came
-before the send was recorded. Attempts that end while one batch is being
-written form the next, so under load one transaction records many of them and
+before the send was recorded. Attempts that end while the batches being
+written wait on the database form the next, so under load one transaction records many of them and
 at low load an attempt waits for none. On PostgreSQL a batch is one UPDATE of
 every notification (`unnest` of the values, `RETURNING` the numbered events),
 one advisory lock statement and one lookup of early receipts, and one INSERT
@@ -51,6 +51,10 @@ log = logging.getLogger("notification_gateway.delivery")
 
 #: At most this many attempts per transaction (a worker has at most its concurrency in flight).
 BATCH_MAX = 200
+#: Batches written at once, each on its own connection: an attempt that ends while they are all
+#: busy waits for the next free one. More than one, because a batch spends most of its time waiting
+#: for round trips to the database, not working.
+WRITERS_MAX = 2
 
 # Every notification of the batch in one statement; a row whose lease is no longer the batch's
 # claim is left alone and not returned. NULL keeps a column as it is.
@@ -159,7 +163,7 @@ class AttemptRecorder:
         self.rng = rng
         self.clock = clock
         self._waiting: list[_Item] = []
-        self._writer: asyncio.Task | None = None
+        self._writers: set[asyncio.Task] = set()
 
     async def record(self, notification: Notification, attempt: Attempt) -> tuple[bool, Recorded | None]:
         """Record with the next batch: (True, what was written, None if the lease was lost) once it
@@ -167,8 +171,10 @@ class AttemptRecorder:
         item = _Item(notification, attempt, current_traceparent())
         item.done = asyncio.get_running_loop().create_future()
         self._waiting.append(item)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches(), name="record attempts")
+        if len(self._writers) < WRITERS_MAX:
+            writer = asyncio.create_task(self._write_batches(), name="record attempts")
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await item.done
 
     async def record_alone(self, notification: Notification, attempt: Attempt) -> Recorded | None:
