@@ -15,6 +15,7 @@ claimed on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -284,16 +285,14 @@ class DeliveryWorker(QueueWorker[Notification]):
     ) -> None:
         """Raise Suppressed if the address is suppressed: by the claim's lookup, else (none, or it
         failed) by a lookup of its own."""
+        found = None
         if lookup is not None:
-            try:
+            with contextlib.suppress(Exception):  # if it failed, this address is looked up alone
                 found = await lookup
-            except Exception:
-                lookup = None
-            else:
-                if notification.pk in found:
-                    raise _suppressed(channel, found[notification.pk] or None)
-                return
-        await _check_suppression(self.receipts, channel, message)
+        if found is None:
+            await _check_suppression(self.receipts, channel, message)
+        elif notification.pk in found:
+            raise _suppressed(channel, found[notification.pk] or None)
 
     async def _learn(
         self,
