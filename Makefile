@@ -35,7 +35,7 @@ run: export EMAIL_RECEIPT_SECRET ?= dev-email-receipt-secret
 run: export SMS_RECEIPT_SECRET ?= dev-sms-receipt-secret
 run: export PUSH_RECEIPT_SECRET ?= dev-push-receipt-secret
 
-.PHONY: help setup run test check test-postgres lint format migrations query-count bench screenshots clean
+.PHONY: help setup run test check test-postgres lint format migrations query-count bench profile screenshots clean
 
 help:
 	@echo "make run            start the system on 127.0.0.1 (orders API on :8080)"
@@ -44,6 +44,7 @@ help:
 	@echo "make test-postgres  the same suite on PostgreSQL at 127.0.0.1:5432"
 	@echo "make migrations     write a migration for model changes"
 	@echo "make bench          run the benchmarks; tables go to benchmarks/results/"
+	@echo "make profile TARGET=orders_write  a flame graph of the service under that load, in benchmarks/results/"
 	@echo "make screenshots    write a PNG of each console page to docs/screenshots/"
 
 $(UV):
@@ -93,8 +94,15 @@ migrations: setup
 
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_vs_inline users_read users_search gateway_throughput end_to_end_latency purge_under_load priority_lanes batch_intake receipts_throughput
+	BENCH_DATABASE=postgres $(RUN) python -m benchmarks orders_write orders_ceiling orders_vs_inline users_read users_search gateway_throughput end_to_end_latency purge_under_load priority_lanes batch_intake receipts_throughput
 	$(RUN) python -m benchmarks
+
+# py-spy samples the service from outside while the benchmark's load runs; BENCH_DATABASE=postgres
+# profiles on PostgreSQL, PROFILE_FORMAT=raw writes collapsed stacks instead of an SVG.
+TARGET ?= orders_write
+profile: setup
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(RUN) python -m benchmarks.profile $(TARGET)
 
 screenshots: setup
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)

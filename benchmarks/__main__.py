@@ -22,6 +22,7 @@ from benchmarks.harness import RESULTS
 MODULES = (
     "query_count",
     "orders_write",
+    "orders_ceiling",
     "orders_vs_inline",
     "users_read",
     "users_search",

@@ -4,13 +4,20 @@ One gateway process (default concurrency 32, `GATEWAY_BULK_SHARE` 0.25) in front
 of the provider sandbox answering every send after PROVIDER_MS (50 and 200). Transactional
 notifications (by SMS) are posted at RATE per second from an open loop; each
 one's latency is the sandbox's `received_at` minus the moment its 202 came back
-(one machine, one clock). Measured twice in the same run: with an empty queue,
-then with BULK bulk notifications (by e-mail, posted beforehand through
-`POST /notify/batch`) still queued and being delivered meanwhile. The target is
-a p99 with the backlog at most twice the p99 without.
+(one machine, one clock). Two conditions: an empty queue, and BULK bulk
+notifications (by e-mail, posted beforehand through `POST /notify/batch`) still
+queued and being delivered meanwhile. The target is a p99 with the backlog at
+most twice the p99 without.
+
+Measured fairly on a noisy machine: each phase runs on a fresh gateway, sandbox
+and database, after WARMUP transactional notifications that are not counted (a
+new process's first requests are slow), and the phases run in the order empty,
+loaded, loaded, empty, so load from elsewhere that rises or falls during the run
+weighs on both conditions alike. The ratio pools each condition's samples.
 
 Run: `uv run python -m benchmarks.priority_lanes` (`BENCH_DATABASE=postgres` for PostgreSQL;
-`BENCH_POOL=40` gives the gateway a pool of 40 PostgreSQL connections instead of tortoise's 5).
+`BENCH_POOL=40` gives the gateway a pool of 40 PostgreSQL connections). On stderr, each loaded
+phase names its gateway's process id when its backlog is in place, for a profiler to attach.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +43,8 @@ TRANSACTIONAL = int(os.environ.get("BENCH_TRANSACTIONAL", "300"))
 RATE = float(os.environ.get("BENCH_RATE", "20"))  # transactional notifications per second
 PROVIDER_MS = tuple(int(ms) for ms in os.environ.get("BENCH_PROVIDER_MS", "50,200").split(","))
 BATCH = 1000
+WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))  # transactional notifications sent, not counted
+PHASES = ("empty", "loaded", "loaded", "empty")  # ABBA: drift in outside load weighs on both alike
 # PostgreSQL connections in the gateway's pool (tortoise's `maxsize` URL parameter; 5 when unset).
 POOL = os.environ.get("BENCH_POOL")
 
@@ -52,8 +62,10 @@ async def _bulk_backlog(http: aiohttp.ClientSession, gateway_url: str) -> None:
             assert answer["refused"] == 0, answer["data"][:3]
 
 
-async def _transactional(http: aiohttp.ClientSession, gateway_url: str, tag: str) -> dict[str, datetime]:
-    """Post TRANSACTIONAL notifications at RATE (open loop); map each message to when its 202 came back."""
+async def _transactional(
+    http: aiohttp.ClientSession, gateway_url: str, tag: str, count: int = TRANSACTIONAL
+) -> dict[str, datetime]:
+    """Post `count` notifications at RATE (open loop); map each message to when its 202 came back."""
     returned: dict[str, datetime] = {}
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -70,7 +82,7 @@ async def _transactional(http: aiohttp.ClientSession, gateway_url: str, tag: str
             assert response.status == 202, await response.text()
         returned[message] = datetime.now(UTC)
 
-    await asyncio.gather(*(one(n) for n in range(TRANSACTIONAL)))
+    await asyncio.gather(*(one(n) for n in range(count)))
     return returned
 
 
@@ -103,8 +115,10 @@ def _row(label: str, latencies: list[float]) -> str:
     )
 
 
-async def _run(http: aiohttp.ClientSession, databases, workdir: Path, provider_ms: int) -> list[str]:
-    """One gateway and sandbox: transactional latency with an empty queue, then behind the backlog."""
+async def _phase(
+    http: aiohttp.ClientSession, databases, workdir: Path, provider_ms: int, loaded: bool
+) -> tuple[list[float], str]:
+    """One fresh gateway, sandbox and database: warm up, queue the backlog if `loaded`, then measure."""
     with harness.running(harness.sandbox(workdir)) as sandbox:
         for channel in ("email", "sms"):
             url = f"{sandbox.url}/_sandbox/faults/{channel}"
@@ -114,18 +128,33 @@ async def _run(http: aiohttp.ClientSession, databases, workdir: Path, provider_m
         if POOL and gateway_db.startswith("postgres"):
             gateway_db += f"?maxsize={POOL}"
         with harness.running(harness.gateway(workdir, gateway_db, sandbox.url, TOKEN)) as gateway:
-            empty = await _latencies(http, sandbox.url, await _transactional(http, gateway.url, "empty"))
+            await _latencies(http, sandbox.url, await _transactional(http, gateway.url, "warm-up", WARMUP))
+            if not loaded:
+                return await _latencies(http, sandbox.url, await _transactional(http, gateway.url, "t")), ""
             await _bulk_backlog(http, gateway.url)
             before = await _queued_bulk(http, sandbox.url)
-            loaded = await _latencies(http, sandbox.url, await _transactional(http, gateway.url, "loaded"))
+            print(f"loaded phase starts (gateway pid {gateway.process.pid})", file=sys.stderr, flush=True)
+            latencies = await _latencies(http, sandbox.url, await _transactional(http, gateway.url, "t"))
             after = await _queued_bulk(http, sandbox.url)
-    ratio = percentile(loaded, 0.99) / percentile(empty, 0.99)
+    return latencies, f"{before:,} left at the start, {after:,} at the end"
+
+
+async def _run(http: aiohttp.ClientSession, databases, workdir: Path, provider_ms: int) -> list[str]:
+    """The phases in ABBA order, each on its own processes; rows per phase, pooled, and the ratio."""
+    samples: dict[str, list[float]] = {"empty": [], "loaded": []}
+    rows = []
+    for number, phase in enumerate(PHASES, start=1):
+        phase_dir = workdir / f"phase-{number}"
+        phase_dir.mkdir()
+        latencies, backlog = await _phase(http, databases, phase_dir, provider_ms, phase == "loaded")
+        samples[phase] += latencies
+        label = f"{BULK:,} bulk queued ({backlog})" if backlog else "empty queue"
+        rows.append(_row(f"{provider_ms} ms | {number}. {label}", latencies))
+    ratio = percentile(samples["loaded"], 0.99) / percentile(samples["empty"], 0.99)
     return [
-        _row(f"{provider_ms} ms | empty queue", empty),
-        _row(
-            f"{provider_ms} ms | {BULK:,} bulk queued ({before:,} left at the start, {after:,} at the end)",
-            loaded,
-        ),
+        *rows,
+        _row(f"{provider_ms} ms | empty queue, both phases", samples["empty"]),
+        _row(f"{provider_ms} ms | bulk backlog, both phases", samples["loaded"]),
         f"| {provider_ms} ms | **p99 behind the backlog / p99 without** | | | **{ratio:.2f}x** | |",
     ]
 
@@ -150,7 +179,10 @@ async def main() -> None:
         [
             "Target: p99 behind the backlog at most 2x the p99 with an empty queue, in the same run.",
             f"One gateway (concurrency 32, bulk share 0.25, so 8 bulk sends at most); {TRANSACTIONAL} "
-            f"transactional SMS at {RATE:g}/s in each phase; bulk e-mail via POST /notify/batch beforehand.",
+            f"transactional SMS at {RATE:g}/s in each phase, after {WARMUP} not counted; bulk e-mail via "
+            "POST /notify/batch beforehand.",
+            "Phases in the order empty, loaded, loaded, empty, each on a fresh gateway, sandbox and "
+            "database; the ratio pools each condition's two phases.",
             "Latency: the sandbox's receive time minus the moment the 202 came back, same clock.",
         ],
     )

@@ -32,7 +32,7 @@ class SqlCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += (
-            record.getMessage().lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE"))
+            record.getMessage().lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"))
         )
 
 

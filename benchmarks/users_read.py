@@ -4,13 +4,22 @@ For each size, from the same orders-service process:
 - requests/s and p50/p99 of `GET /users/?limit=100` (100 users and their 1,000
   orders per page), load from `wrk -t1 -c16 -d8s --latency` with the bearer header;
 - the baseline, `GET /healthz` on the same process (no auth, no database), so
-  the ratio is the cost of the read path: auth, two queries, 1,100 rows to
-  models to JSON;
+  the ratio is the cost of the read path: auth, middleware, one query that
+  writes the page's JSON, and sending 470 KiB;
 - SQL statements per request, counted in this process from the tortoise.db_client
   log against the same database (as benchmarks/query_count.py does);
 - the service's peak RSS so far (VmHWM is a high-water mark, so it only grows).
 The fill is bulk inserts through tortoise, then ANALYZE.
 The relay is off: a read touches no outbox, and its polling would share the core.
+
+Then, for each size, the page against its ceilings (`benchmarks/baselines/users_page.py`, its own
+process on the same database), measured in the same run, each twice, in one order and then the
+reverse, so that a drift in the machine's load weighs on all alike:
+- the same page, in the same bytes, written by the same query, sent by a bare handler;
+- on PostgreSQL also the textbook `json_agg(json_build_object(...))` page (same values, PostgreSQL's
+  blanks).
+Before measuring, the bytes are compared: ours and the same-bytes ceiling must be equal, and the
+json_agg page must hold the same values.
 
 Run: `python -m benchmarks.users_read`; `BENCH_DATABASE=postgres` for PostgreSQL.
 `BENCH_SECONDS` sets each wrk run's length (default 8).
@@ -21,9 +30,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import statistics
 import tempfile
 from pathlib import Path
 
+import orjson
+import requests
 from aiohttp.test_utils import TestClient, TestServer
 from tortoise import Tortoise, connections
 
@@ -33,6 +45,7 @@ from orders_service.app import create_app
 from orders_service.db import orders_tortoise_config
 from orders_service.models import DNAKitOrder, User
 from orders_service.settings import OrdersSettings
+from tests.processes import ServiceProcess, free_port
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 SIZES = (100, 1_000, 10_000)
@@ -87,6 +100,37 @@ async def _statements_and_bytes(database_url: str) -> tuple[int, int]:
     return counter.count, len(body)
 
 
+def ceiling_service(workdir: Path, database_url: str) -> ServiceProcess:
+    port = free_port()
+    return ServiceProcess(
+        "benchmarks.baselines.users_page",
+        {"USERS_PAGE_PORT": str(port), "USERS_PAGE_DATABASE_URL": database_url},
+        port,
+        workdir / "users-page-ceiling.log",
+    )
+
+
+def _same_answers(ours: str, ceiling: str, json_agg: str | None) -> None:
+    """Ours and the ceiling answer the very same bytes; the json_agg page holds the same values."""
+    headers = stack.auth(stack.SUPPORT)
+    mine = requests.get(ours + PAGE, headers=headers, timeout=30).content
+    if requests.get(ceiling + PAGE, headers=headers, timeout=30).content != mine:
+        raise SystemExit("the ceiling's page is not byte for byte ours; its figures would not compare")
+    if json_agg is not None:
+        textbook = requests.get(json_agg + "?limit=100", headers=headers, timeout=30).content
+        if orjson.loads(textbook) != orjson.loads(mine):
+            raise SystemExit("the json_agg page does not hold our values; its figures would not compare")
+
+
+def _alternately(urls: dict[str, str]) -> dict[str, float]:
+    """Mean requests/s at each url, each run twice, in an order and then its reverse (A B C C B A)."""
+    order = [*urls, *reversed(urls)]
+    rates: dict[str, list[float]] = {name: [] for name in urls}
+    for name in order:
+        rates[name].append(wrk.run(urls[name], seconds=SECONDS, token=stack.SUPPORT).requests_per_second)
+    return {name: statistics.mean(runs) for name, runs in rates.items()}
+
+
 def main() -> None:
     wrk.require_wrk()
     database = os.environ.get("BENCH_DATABASE", "sqlite")
@@ -96,17 +140,41 @@ def main() -> None:
         "| ratio to /healthz | SQL statements per request | response size | service peak RSS so far |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    postgres = database == "postgres"
+    ceiling_name = "json_agg" if postgres else "SQLite JSON-functions"
+    ratios = [
+        "| users x orders | ours req/s | same-bytes ceiling req/s | ours / same-bytes ceiling "
+        + ("| json_agg(json_build_object) req/s | ours / json_agg ceiling " if postgres else "")
+        + "|",
+        "|---|---|---|---|" + ("---|---|" if postgres else ""),
+    ]
     with harness.database_server() as databases, tempfile.TemporaryDirectory(prefix="bench-") as folder:
         workdir = Path(folder)
         database_url = databases.database_url("orders", orders_tortoise_config, workdir)
         orders = stack.orders_service(workdir, database_url, stack.NO_GATEWAY, ORDERS_RELAY_ENABLED="false")
-        with harness.running(orders, memory, "orders service (relay off)"):
+        ceiling = ceiling_service(workdir, database_url)
+        with (
+            harness.running(orders, memory, "orders service (relay off)"),
+            harness.running(ceiling, memory, f"{ceiling_name} ceiling (bare aiohttp)"),
+        ):
             wrk.warm_up(orders.url + PAGE, token=stack.SUPPORT)
+            wrk.warm_up(ceiling.url + PAGE, token=stack.SUPPORT)
+            json_agg_url = ceiling.url + "/users/json_agg" if postgres else None
             have = 0
             for size in SIZES:
                 asyncio.run(_grow(database_url, have, size))
                 have = size
                 statements, size_bytes = asyncio.run(_statements_and_bytes(database_url))
+                _same_answers(orders.url, ceiling.url, json_agg_url)
+                urls = {"same_bytes": ceiling.url + PAGE, "ours": orders.url + PAGE}
+                if json_agg_url is not None:
+                    urls = {"json_agg": json_agg_url + "?limit=100", **urls}
+                rate = _alternately(urls)
+                ours, same_bytes = rate["ours"], rate["same_bytes"]
+                row = f"| {size:,} x {ORDERS_EACH} | {ours:.0f} | {same_bytes:.0f} | {ours / same_bytes:.3f} "
+                if json_agg_url is not None:
+                    row += f"| {rate['json_agg']:.0f} | {ours / rate['json_agg']:.3f} "
+                ratios.append(row + "|")
                 page = wrk.run(orders.url + PAGE, seconds=SECONDS, token=stack.SUPPORT)
                 health = wrk.run(orders.url + "/healthz", seconds=SECONDS, token=stack.SUPPORT)
                 peak = harness.tree_peak_rss_kib(orders.process.pid) / 1024
@@ -119,8 +187,31 @@ def main() -> None:
     harness.write_results(
         f"users_read_{database}",
         f"GET {PAGE} as the tables grow ({database}, wrk -t{wrk.THREADS} -c{wrk.CONNECTIONS} -d{SECONDS}s)",
-        [*rows, "", *memory.table()],
         [
+            *rows,
+            "",
+            f"GET {PAGE} real / {ceiling_name} ceiling, measured in the same run:",
+            "",
+            *ratios,
+            "",
+            *memory.table(),
+        ],
+        [
+            "Ceilings (benchmarks/baselines/users_page.py, a bare aiohttp process on the same database): "
+            "the same-bytes one sends the page our endpoint's query writes, in our exact bytes, with no "
+            "auth, middleware, validation or ORM and a pool without reset"
+            + (
+                "; the json_agg one writes the same values the textbook way, "
+                "json_agg(json_build_object(...)), which PostgreSQL prints with blanks (not our bytes)."
+                if postgres
+                else "; on SQLite that query is json_object and json_group_array."
+            ),
+            "Ours and each ceiling are the mean of two runs, in one order then its reverse"
+            + (
+                " (json_agg, same-bytes, ours, ours, same-bytes, json_agg)."
+                if postgres
+                else " (ceiling, ours, ours, ceiling)."
+            ),
             "Each page holds 100 users and their 1,000 orders whatever the table size; the baseline is "
             "GET /healthz on the same process.",
             "SQL statements: counted in process from the tortoise.db_client log against the same database.",

@@ -17,6 +17,7 @@ from tests.processes import ServiceProcess, free_port
 # The orders service's credentials at the session's gateway (see `gateway_process`).
 GATEWAY_TOKEN = "test-orders-caller-token-0123456789"
 WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5"
+SMS_RECEIPT_SECRET = "test-sms-receipt-secret-0123456789"
 
 _SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 
@@ -100,6 +101,7 @@ def gateway_process(database_server, tmp_path_factory):
         "GATEWAY_CALLERS": f"orders:{GATEWAY_TOKEN}",
         "GATEWAY_WEBHOOK_SECRETS": f"orders:{WEBHOOK_SECRET}",
         "GATEWAY_CALLBACK_ORIGINS": "http://127.0.0.1:8080",
+        "SMS_RECEIPT_SECRET": SMS_RECEIPT_SECRET,  # so a test can opt a number out with a signed STOP
     }
     workdir = tmp_path_factory.mktemp("gateway")
     with api_only_gateway(database_server, workdir, "gateway_for_orders", settings) as service:

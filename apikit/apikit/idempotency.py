@@ -179,8 +179,13 @@ class IdempotencyStore:
         raise Problem.of(IDEMPOTENCY_IN_FLIGHT, headers={"Retry-After": "1"})
 
     @asynccontextmanager
-    async def claim(self, request: web.Request, *, principal: str, payload: Any) -> AsyncIterator[Claim]:
+    async def claim(
+        self, request: web.Request, *, principal: str, payload: Any | Callable[[], Any]
+    ) -> AsyncIterator[Claim]:
         """Hold the request's `Idempotency-Key` (if it sent one) for the block.
+
+        `payload` is the request's JSON value, or a function returning it: called only when a key
+        was sent, so requests without one (most) never pay for building it.
 
         The claim's `replay` is the stored answer when this key and body were answered before: return
         it, whatever has changed since. Otherwise do the work and `answer` in its transaction. If the
@@ -190,6 +195,8 @@ class IdempotencyStore:
         if key is None:
             yield Claim(self)
             return
+        if callable(payload):
+            payload = payload()
         claimed = await self._claim(principal, key, fingerprint(request.method, request.path, payload))
         if isinstance(claimed, Outcome):
             yield Claim(self, replay=claimed.response(replayed=True))

@@ -13,9 +13,10 @@ dies just lets its leases run out. Every write after a claim goes through
 while the lease is still the writer's and release it in the same statement, so
 a worker that lost its lease changes nothing.
 
-A worker may split its table into `Lane`s: each loop turn claims from the first
-lane first, and a lane may use only its share of the worker's concurrency, so a
-backlog in a later lane never delays due work in an earlier one.
+A worker may split its table into `Lane`s, each claimed by a loop of its own: a
+lane may use only its share of the worker's concurrency, and an earlier lane's
+claim never waits behind a later lane's claim or housekeeping, so a backlog in a
+later lane never delays due work in an earlier one.
 """
 
 from __future__ import annotations
@@ -172,11 +173,14 @@ class LeasedQueue(Generic[RowT]):
         due_at = self.clock() + timedelta(seconds=wait_seconds)
         return await self.finish(row, connection, status=self.waiting, next_attempt_at=due_at, **updates)
 
-    async def update_waiting(self, where: Q, **updates: Any) -> int:
+    async def update_waiting(
+        self, where: Q, connection: BaseDBAsyncClient | None = None, **updates: Any
+    ) -> int:
         """Change rows `where` admits that are waiting and leased by nobody, in one statement: a row
         a worker has leased meanwhile is left alone. Returns how many changed."""
         free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=self.clock())
-        return await self.model.filter(where & free, status=self.waiting).update(**updates)
+        waiting = self.model.filter(where & free, status=self.waiting).using_db(connection)
+        return await waiting.update(**updates)
 
     async def hand_back(self, owner: str) -> int:
         """Release every row `owner` still holds, due at once (a worker that stops)."""
@@ -253,7 +257,10 @@ class QueueWorker(ABC, Generic[RowT]):
         # Fits the 64-character lease_owner column with a claim id appended, whatever the host name.
         self.name = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._in_flight: dict[asyncio.Task, str | None] = {}  # each task's lane
-        self._wakeup = asyncio.Event()
+        self._claiming: dict[str | None, int] = {}  # slots each lane's claim under way may fill
+        self._wakeups: dict[str | None, asyncio.Event] = {
+            lane: asyncio.Event() for lane in ([lane.name for lane in self.lanes] or [None])
+        }
         self._stopping = False
 
     @abstractmethod
@@ -261,11 +268,13 @@ class QueueWorker(ABC, Generic[RowT]):
         """Do the work for one leased row and record the result (conditional on the lease)."""
 
     async def before_claim(self) -> None:
-        """A hook run on every loop turn, e.g. to refresh a gauge."""
+        """A hook run on every turn of the last lane's loop (the only loop without lanes), e.g. to
+        refresh a gauge: an earlier lane's claim never waits for it."""
 
     def wake(self) -> None:
-        """New work may be due: look now instead of at the next poll."""
-        self._wakeup.set()
+        """New work may be due: every lane looks now instead of at the next poll."""
+        for event in self._wakeups.values():
+            event.set()
 
     async def claim(self, limit: int, where: Q | None = None) -> list[RowT]:
         return await self.queue.claim(self.name, limit, where)
@@ -276,43 +285,59 @@ class QueueWorker(ABC, Generic[RowT]):
             return len(self._in_flight)
         return sum(1 for owner in self._in_flight.values() if owner == lane)
 
-    def _worth_a_claim(self, finished_lane: str | None) -> bool:
-        """Whether a slot freed in `finished_lane` lets a claim take anything: not while that lane
-        waits to refill and the worker has other free slots (new work wakes the worker anyway)."""
-        if not self.lanes or len(self._in_flight) + 1 >= self.concurrency:
-            return True
-        lane = next((lane for lane in self.lanes if lane.name == finished_lane), None)
-        return lane is None or lane.room(self.concurrency, self.in_flight(lane.name)) > 0
+    def _room(self, lane: Lane | None) -> int:
+        """How many rows `lane` may claim now: the worker's free slots (less those another lane's
+        claim under way may fill), within the lane's own share."""
+        free = self.concurrency - len(self._in_flight) - sum(self._claiming.values())
+        if lane is None:
+            return free
+        return min(free, lane.room(self.concurrency, self.in_flight(lane.name)))
 
     async def _claim_by_lane(self) -> list[tuple[RowT, str | None]]:
-        """Fill free slots from the first lane first; each lane only up to its own share."""
-        free = self.concurrency - len(self._in_flight)
-        if not self.lanes:
-            return [(row, None) for row in await self.claim(free)] if free > 0 else []
+        """One claim of every lane in turn, as each lane's loop makes it (tests call this)."""
         claimed: list[tuple[RowT, str | None]] = []
-        for lane in self.lanes:
-            room = min(free - len(claimed), lane.room(self.concurrency, self.in_flight(lane.name)))
-            if room > 0:
-                claimed += [(row, lane.name) for row in await self.claim(room, lane.where)]
+        for lane in self.lanes or (None,):
+            claimed += [(row, lane.name if lane else None) for row in await self._claim_for(lane)]
         return claimed
 
+    async def _claim_for(self, lane: Lane | None) -> list[RowT]:
+        room = self._room(lane)
+        if room <= 0:
+            return []
+        name = lane.name if lane else None
+        self._claiming[name] = room  # held while the claim awaits, so lanes never overfill the worker
+        try:
+            return await self.claim(room, lane.where if lane else None)
+        finally:
+            del self._claiming[name]
+
     async def run(self) -> None:
+        """Each lane's loop (one loop without lanes) until `stop`."""
+        lanes = self.lanes or (None,)
+        async with asyncio.TaskGroup() as loops:  # one failing stops the others
+            for lane in lanes:
+                loops.create_task(self._loop(lane, housekeeping=lane is lanes[-1]))
+
+    async def _loop(self, lane: Lane | None, *, housekeeping: bool) -> None:
+        name = lane.name if lane else None
+        wakeup = self._wakeups[name]
         while not self._stopping:
             # Cleared before looking, never after: a wake-up that comes while we look is kept.
-            self._wakeup.clear()
+            wakeup.clear()
             try:
-                await self.before_claim()
-                claimed = await self._claim_by_lane()
+                if housekeeping:
+                    await self.before_claim()
+                claimed = await self._claim_for(lane)
             except Exception as exc:
                 self._report(exc)
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
                 continue
-            for row, lane in claimed:
+            for row in claimed:
                 task = asyncio.create_task(self._traced(row), name=f"{type(self).__name__} {row.pk}")
-                self._in_flight[task] = lane
+                self._in_flight[task] = name
                 task.add_done_callback(self._finished)
             if not claimed:
-                await self._idle()
+                await self._idle(wakeup)
 
     async def _traced(self, row: RowT) -> None:
         """`process`, in the trace of whoever wrote the row (its `traceparent` column, if any)."""
@@ -320,9 +345,13 @@ class QueueWorker(ABC, Generic[RowT]):
             await self.process(row)
 
     def _finished(self, task: asyncio.Task) -> None:
+        """A slot is free: wake its lane if that lets it claim (a capped lane waits to refill), and
+        every lane if the worker was full."""
         lane = self._in_flight.pop(task, None)
-        if self._worth_a_claim(lane):
-            self._wakeup.set()  # a slot is free
+        was_full = len(self._in_flight) + sum(self._claiming.values()) + 1 >= self.concurrency
+        for name, wakeup in self._wakeups.items():
+            if was_full or (name == lane and self._room(self._lane_named(name)) > 0):
+                wakeup.set()
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._report(exc)
 
@@ -334,17 +363,20 @@ class QueueWorker(ABC, Generic[RowT]):
         else:
             self.log.error("%s error", type(self).__name__, exc_info=exc)
 
-    async def _idle(self) -> None:
+    def _lane_named(self, name: str | None) -> Lane | None:
+        return next((lane for lane in self.lanes if lane.name == name), None)
+
+    async def _idle(self, wakeup: asyncio.Event) -> None:
         try:
             async with asyncio.timeout(self.poll_seconds):
-                await self._wakeup.wait()
+                await wakeup.wait()
         except TimeoutError:
             pass
 
     async def stop(self, runner: asyncio.Task, grace_seconds: float) -> None:
         """Stop claiming, give in-flight work `grace_seconds`, then hand back what is left."""
         self._stopping = True
-        self._wakeup.set()
+        self.wake()
         await runner
         if self._in_flight:
             _done, pending = await asyncio.wait(set(self._in_flight), timeout=grace_seconds)

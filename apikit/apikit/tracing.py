@@ -8,9 +8,11 @@ queued notification, an owed callback) keeps the `traceparent` of the moment
 it was written (`current_traceparent`), and the queue worker that takes it up
 continues that trace (`continued_span`).
 
-Nothing is exported unless the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+Tracing is on when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; the exporter reads the other
-standard variables itself. `OTEL_SDK_DISABLED=true` turns tracing off. Tracing
+standard variables itself. Unset, no span is made at all: spans nobody reads
+would cost a sixth of a request's CPU. `OTEL_SDK_DISABLED=true` turns it off
+even with an endpoint. Tracing
 is optional: every helper here swallows its own failures, so it can never stop
 an order or a notification.
 """
@@ -71,7 +73,7 @@ def configure_tracing(
     """Install tracing for this process, before any application or client session is made.
 
     `processor` (tests: an in-memory exporter) replaces the OTLP export."""
-    if settings.otel_sdk_disabled:
+    if processor is None and not settings.exports_traces:
         return None
     os.environ.setdefault("OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS", EXCLUDED_URLS)
     provider = TracerProvider(
@@ -79,7 +81,7 @@ def configure_tracing(
     )
     if processor is not None:
         provider.add_span_processor(processor)
-    elif settings.exports_traces:
+    else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))

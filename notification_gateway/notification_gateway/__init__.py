@@ -16,7 +16,7 @@ from notification_gateway.contract import (
     RetryableDeliveryError,
 )
 from notification_gateway.hookspecs import hookimpl
-from notification_gateway.http_channel import HttpChannel
+from notification_gateway.http_channel import HttpChannel, json_receipts
 
 __all__ = [
     "Channel",
@@ -31,4 +31,5 @@ __all__ = [
     "RecipientUnreachable",
     "RetryableDeliveryError",
     "hookimpl",
+    "json_receipts",
 ]

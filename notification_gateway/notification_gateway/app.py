@@ -197,6 +197,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         metrics=app[DELIVERY_METRICS],
         receipts=app[RECEIPTS],
         flow=app[FLOW],
+        quiet=scheduling.QuietHours(app[ROUTING].quiet_hours, settings.default_zone()),
         concurrency=settings.delivery_concurrency,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
@@ -276,7 +277,7 @@ def create_app(
                 entry.channel.name.upper(),
                 entry.channel.name,
             )
-    app.cleanup_ctx.append(database_ctx(gateway_tortoise_config(settings.database_url)))
+    app.cleanup_ctx.append(database_ctx(gateway_tortoise_config(settings.pooled_database_url())))
     app[FLOW] = FlowControl(settings.flow_config(), FlowMetrics(app[METRICS_RECORDER].registry))
     for problem in _flow_problems(app[FLOW], app[CHANNELS]):
         log.warning(problem)

@@ -10,6 +10,10 @@ Flow control (`flow`) decides what is claimed: rows of a channel whose circuit i
 open or that a provider paused stay in the queue, a paced channel's rows are
 claimed only as send slots allow, and the one probe of a half-open circuit is
 claimed on its own.
+
+Quiet hours (`scheduling.QuietHours`) are checked again just before each send,
+whatever queued the notification again: one that comes due within the quiet
+hours of its channel goes back to the queue until they end, using no attempt.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.receipts import ReceiptContext
 from notification_gateway.recording import Attempt, AttemptRecorder, Recorded
+from notification_gateway.scheduling import QuietHours
 from notification_gateway.sending import send
 from notification_gateway.status import AttemptOutcome, NotificationStatus
 
@@ -109,9 +114,11 @@ class DeliveryWorker(QueueWorker[Notification]):
         metrics: DeliveryMetrics,
         receipts: ReceiptContext,
         flow: FlowControl,
+        quiet: QuietHours | None = None,
         **options: Unpack[WorkerOptions],
     ) -> None:
         super().__init__(**options)
+        self.quiet = quiet or QuietHours()
         self.receipts = receipts
         self.channels = channels
         self.session = session
@@ -214,6 +221,9 @@ class DeliveryWorker(QueueWorker[Notification]):
         probe = notification.pk in self._probes
         self._probes.discard(notification.pk)
         slot = self._slots.pop(notification.pk, None)
+        if await self._kept_quiet(notification, probe=probe):
+            self._suppression.pop(notification.pk, None)
+            return
         if slot is not None:
             await asyncio.sleep(max(0.0, (slot - self.clock()).total_seconds()))
         held = None if probe else self.flow.held_until(notification.channel, self.clock())
@@ -222,6 +232,24 @@ class DeliveryWorker(QueueWorker[Notification]):
             await self.queue.retry_later(notification, max(0.0, (held - self.clock()).total_seconds()))
             return
         await self.deliver(notification, probe=probe)
+
+    async def _kept_quiet(self, notification: Notification, *, probe: bool) -> bool:
+        """Within the quiet hours of its channel (a retry or a fallback hop can come due at any
+        hour): back to the queue until they end, no attempt used. A probe kept back lets the
+        circuit be probed again by another message."""
+        now = self.clock()
+        ends = self.quiet.ends_at(
+            channel=notification.channel,
+            timezone=notification.recipient.get("timezone"),
+            critical=notification.critical,
+            now=now,
+        )
+        if ends is None:
+            return False
+        await self.queue.retry_later(notification, (ends - now).total_seconds())
+        if probe:
+            await self.flow.no_probe_sent(notification.channel, now, timedelta(seconds=self.poll_seconds))
+        return True
 
     async def deliver(self, notification: Notification, *, probe: bool = False) -> None:
         """One attempt through the notification's current channel, then record how it went."""

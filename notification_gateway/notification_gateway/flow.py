@@ -34,9 +34,10 @@ from tortoise.expressions import Q, Subquery
 from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.queue import LeasedQueue
+from notification_gateway.events import record_event
 from notification_gateway.metrics import FlowMetrics
 from notification_gateway.models import ChannelState, Notification
-from notification_gateway.status import AttemptOutcome, CircuitState
+from notification_gateway.status import AttemptOutcome, CircuitState, EventSource, NotificationStatus
 
 log = logging.getLogger("notification_gateway.flow")
 
@@ -289,31 +290,57 @@ class FlowControl:
         return await ChannelState.get(channel=channel)
 
     async def reroute(self, channel: str, queue: LeasedQueue, now: datetime) -> int:
-        """Send the waiting messages of a channel that is not closed, which have a fallback, to it."""
+        """Send the waiting messages of a channel that is not closed, which have a fallback, to it:
+        each move and its `fallback` event (naming the circuit) in one transaction, so the caller
+        hears of every hop and no hop goes unrecorded."""
         waiting = (
-            Notification.filter(channel=channel, status=queue.waiting)
+            await Notification.filter(channel=channel, status=queue.waiting)
             .exclude(fallback_channels=[])
             .limit(REROUTE_BATCH)
-            .values_list("id", "fallback_channels")
         )
-        by_fallbacks: dict[tuple[str, ...], list[str]] = {}
-        for notification_id, fallbacks in await waiting:
-            by_fallbacks.setdefault(tuple(fallbacks), []).append(notification_id)
+        if not waiting:
+            return 0
+        why = self._circuit_reason(channel)
         moved = 0
-        for fallbacks, ids in by_fallbacks.items():
-            moved += await queue.update_waiting(
-                Q(id__in=ids, channel=channel),
-                channel=fallbacks[0],
-                fallback_channels=list(fallbacks[1:]),
-                attempts_on_channel=0,
-                next_attempt_at=now,
-            )
+        async with transaction() as connection:
+            for notification in waiting:
+                following = notification.fallback_channels[0]
+                if not await queue.update_waiting(
+                    Q(id=notification.id, channel=channel),
+                    connection,
+                    channel=following,
+                    fallback_channels=list(notification.fallback_channels[1:]),
+                    attempts_on_channel=0,
+                    next_attempt_at=now,
+                ):
+                    continue  # a worker leased it, or it moved on, since it was read
+                await record_event(
+                    notification,
+                    NotificationStatus.QUEUED,
+                    channel=following,
+                    source=EventSource.GATEWAY,
+                    now=now,
+                    connection=connection,
+                    reason=f"{why}: trying {following}",
+                    kind="fallback",
+                )
+                moved += 1
         if moved:
             log.info(
                 "circuit not closed: messages go on to their fallback",
                 extra={"channel": channel, "moved": moved},
             )
         return moved
+
+    def _circuit_reason(self, channel: str) -> str:
+        """`the sms circuit is open (opened by an operator)`, as the cached state says."""
+        state = self.states.get(channel)
+        if state is None:
+            return f"the {channel} circuit is not closed"
+        said = f"the {channel} circuit is {str(state.circuit).replace('_', '-')}"
+        if state.opened_by == BY_FAILURES:
+            return f"{said} (opened after repeated failures)"
+        return f"{said} (opened by {state.opened_by})" if state.opened_by else said
 
     # -- writes ----------------------------------------------------------------------------
 

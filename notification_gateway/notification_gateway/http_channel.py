@@ -11,6 +11,7 @@ A channel that defines `parse_receipt` (or `parse_inbound`) also gets a
 signature before the plugin sees it: HMAC-SHA256 over `<timestamp>.<raw body>`,
 sent as `sha256=<hex>` with the timestamp in its own header, refused when more
 than five minutes off (`verify_webhook`; a provider signing otherwise overrides it).
+A provider whose receipts come in the sandbox's JSON shape is read by `json_receipts`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from notification_gateway.contract import (
     ChannelConfigurationError,
     Message,
     PermanentDeliveryError,
+    ProviderReceipt,
     Receipt,
     RetryableDeliveryError,
 )
@@ -231,6 +233,24 @@ def sign_webhook(secret: str, body: bytes, *, now: float | None = None) -> dict[
         HttpChannel.signature_header: "sha256=" + mac.hexdigest(),
         "Content-Type": "application/json",
     }
+
+
+def json_receipts(body: bytes) -> list[ProviderReceipt]:
+    """Receipts in the common JSON shape (the provider sandbox's): a list of events, each receipt
+    `{"type": "receipt", "id", "message_id", "status", "occurred_at", "reason"}`, `message_id` naming
+    the send's `id`; events of other types are skipped. A channel whose provider writes this returns
+    it from `parse_receipt`; an unreadable body raises (ValueError, KeyError, TypeError), a 400."""
+    return [
+        ProviderReceipt(
+            reference=event["message_id"],
+            status=event["status"],
+            occurred_at=datetime.fromisoformat(event["occurred_at"]),
+            event_id=event["id"],
+            reason=event.get("reason"),
+        )
+        for event in json.loads(body)
+        if event["type"] == "receipt"
+    ]
 
 
 def address_forms(address: str) -> tuple[str, ...]:

@@ -153,7 +153,8 @@ class ProviderReceiptRecord(Model):
     class Meta:
         table = "provider_receipts"
         unique_together = (("channel", "event_id"),)
-        indexes = (("channel", "provider_reference"),)
+        # The purge finds a purged notification's receipts, and the old unmatched ones (null).
+        indexes = (("channel", "provider_reference"), ("notification_id", "received_at"))
 
 
 class Suppression(Model):

@@ -138,7 +138,9 @@ async def accept_for(
         using_db=connection,
         caller=caller,
         recipient_id=recipient.id,
-        recipient={"name": recipient.name, "contacts": dict(recipient.contacts), ADDRESSES: addresses},
+        # The zone stays with the recipient: every later send checks quiet hours again in it.
+        recipient={"name": recipient.name, "contacts": dict(recipient.contacts), ADDRESSES: addresses}
+        | ({"timezone": recipient_in.timezone} if recipient_in.timezone else {}),
         message=render(request.message, values),
         title=render(request.title, values) if request.title else None,
         attributes=request.attributes,

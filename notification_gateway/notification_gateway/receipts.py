@@ -361,7 +361,14 @@ async def apply_to_notification(
             reason=said,
         )
         return True, False
-    hopped = await hop(notification, reason=said, source=EventSource.PROVIDER, now=now, connection=connection)
+    hopped = await hop(
+        notification,
+        reason=said,
+        source=EventSource.GATEWAY,
+        now=now,
+        connection=connection,
+        cause=(new, said),
+    )
     return hopped, hopped
 
 
@@ -372,9 +379,15 @@ async def hop(
     source: EventSource,
     now: datetime,
     connection: BaseDBAsyncClient,
+    cause: tuple[NotificationStatus, str] | None = None,
 ) -> bool:
     """Queue a `sent` notification again on its next fallback channel; False if it is no longer `sent`
-    on its channel (a receipt or a timer got there first)."""
+    on its channel (a receipt or a timer got there first).
+
+    `cause` is the provider's bad news (`bounced`, and what it said) that made the hop: it is recorded
+    first, as its own event, so the history shows the bounce and then the move, each with its source.
+    The notification never rests at that status (it moves on in the same transaction), so the caller
+    hears of it once, in the `fallback` callback, whose reason names it; not as a final `bounced`."""
     following, rest = notification.fallback_channels[0], list(notification.fallback_channels[1:])
     moved = await (
         Notification.filter(id=notification.id, status=NotificationStatus.SENT, channel=notification.channel)
@@ -390,6 +403,18 @@ async def hop(
     )
     if not moved:
         return False
+    if cause is not None:
+        status, said = cause
+        await record_event(
+            notification,
+            status,
+            channel=notification.channel,
+            source=EventSource.PROVIDER,
+            now=now,
+            connection=connection,
+            reason=said,
+            tell_caller=False,
+        )
     await record_event(
         notification,
         NotificationStatus.QUEUED,

@@ -1,6 +1,9 @@
-"""What the gateway deletes, and when: idempotency records, and final notifications with their
-attempts, events and callbacks (sent and delivered ones sooner than failed, undelivered, bounced
-and suppressed ones, which someone may still look into or retry).
+"""What the gateway deletes, and when: idempotency records; final notifications with their
+attempts, events, callbacks and receipts (sent and delivered ones sooner than failed, undelivered,
+bounced and suppressed ones, which someone may still look into or retry); and provider receipts
+that never matched a send (a reference the gateway never sent, or a send that was never recorded):
+one is kept only so that it can still be applied if its send is recorded late, which after days it
+will not be.
 
 A notification whose callback is still owed (pending or being sent) is kept until that is settled.
 """
@@ -22,6 +25,7 @@ from notification_gateway.models import (
     Lease,
     Notification,
     NotificationEvent,
+    ProviderReceiptRecord,
 )
 from notification_gateway.settings import GatewaySettings
 from notification_gateway.status import CallbackStatus, NotificationStatus
@@ -52,8 +56,15 @@ async def _delete_notifications(ids: list, connection: BaseDBAsyncClient) -> dic
         "confirmation_timers": await ConfirmationTimer.filter(notification_id__in=ids)
         .using_db(connection)
         .delete(),
+        "provider_receipts": await ProviderReceiptRecord.filter(notification_id__in=ids)
+        .using_db(connection)
+        .delete(),
         "notifications": await Notification.filter(id__in=ids).using_db(connection).delete(),
     }
+
+
+def _unmatched_before(cutoff: datetime) -> Q:
+    return Q(notification_id__isnull=True, received_at__lt=cutoff)
 
 
 def gateway_purger(
@@ -77,6 +88,11 @@ def gateway_purger(
                 NotificationStatus.SUPPRESSED,
             ),
             _delete_notifications,
+        ),
+        PurgeRule(
+            ProviderReceiptRecord,
+            retention_of(settings.retention_unmatched_receipts_days, "days"),
+            _unmatched_before,
         ),
     ]
     return Purger(

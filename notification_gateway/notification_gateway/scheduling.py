@@ -4,11 +4,18 @@ Both are due times on the queue row (`next_attempt_at`), never a sleep in a
 process, so a restart loses no scheduled notification. Quiet hours are read in
 the recipient's own time zone (`recipient.timezone`, else the gateway's
 default); a `critical` notification ignores them.
+
+Acceptance sets the first due time (`due_time`). Every later send is checked
+again just before it goes (`QuietHours.ends_at`): a retry, a fallback hop to
+another channel (after a failure, a bad receipt, a confirmation that never came
+or an open circuit) or an operator's retry can come due at any hour, and the
+channel it goes out on may have quiet hours the first one had not.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -71,3 +78,30 @@ def due_time(
         if quiet_until is not None:
             due = quiet_until
     return due
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Each channel's quiet window, and the zone of recipients who name none."""
+
+    windows: Mapping[str, QuietWindow] = field(default_factory=dict)
+    default_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+    def zone(self, timezone: str | None) -> ZoneInfo:
+        """The recipient's zone; the default if it named none, or one this system no longer knows."""
+        if not timezone:
+            return self.default_zone
+        try:
+            return zone_named(timezone)
+        except ValueError:
+            return self.default_zone
+
+    def ends_at(
+        self, *, channel: str, timezone: str | None, critical: bool, now: datetime
+    ) -> datetime | None:
+        """When the quiet hours `now` falls in end, for a send on `channel` to a recipient in
+        `timezone`; None if it may go now (no window, outside it, or `critical`)."""
+        window = self.windows.get(channel)
+        if window is None or critical:
+            return None
+        return window.ends_at(now, self.zone(timezone))

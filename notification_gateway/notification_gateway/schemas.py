@@ -186,7 +186,10 @@ class EventView(BaseModel):
     sequence: int
     status: NotificationStatus
     channel: str
-    source: EventSource = Field(description="caller, worker, provider (a receipt) or operator")
+    source: EventSource = Field(
+        description="caller, worker, provider (a receipt), operator, or gateway (a fallback hop it made "
+        "after a bad receipt, or around an open circuit)"
+    )
     reason: str | None
     occurred_at: datetime
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Self
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -27,6 +28,8 @@ DEFAULT_ROUTING_FILE = Path(__file__).with_name("routing.toml")
 
 CALLER = "caller"
 OPERATOR = "operator"
+# Connections beyond one per send in flight: the lanes' claims, API requests and the other workers.
+POOL_HEADROOM = 8
 
 
 class GatewaySettings(TracingSettings):
@@ -36,6 +39,7 @@ class GatewaySettings(TracingSettings):
 
     environment: Environment = Field(Environment.PRODUCTION, alias="APP_ENV")
     database_url: str = Field("sqlite://var/gateway.sqlite3", alias="GATEWAY_DATABASE_URL")
+    database_pool_size: int | None = Field(None, ge=2, le=1000, alias="GATEWAY_DATABASE_POOL_SIZE")
     host: str = Field("127.0.0.1", alias="GATEWAY_HOST")
     port: int = Field(8081, ge=1, le=65535, alias="GATEWAY_PORT")
     token: SecretStr | None = Field(None, alias="GATEWAY_TOKEN")
@@ -68,6 +72,9 @@ class GatewaySettings(TracingSettings):
     retention_idempotency_hours: float = Field(24, ge=0, alias="GATEWAY_RETENTION_IDEMPOTENCY_HOURS")
     retention_delivered_days: float = Field(30, ge=0, alias="GATEWAY_RETENTION_DELIVERED_DAYS")
     retention_failed_days: float = Field(90, ge=0, alias="GATEWAY_RETENTION_FAILED_DAYS")
+    retention_unmatched_receipts_days: float = Field(
+        7, ge=0, alias="GATEWAY_RETENTION_UNMATCHED_RECEIPTS_DAYS"
+    )
     purge_enabled: bool = Field(True, alias="GATEWAY_PURGE_ENABLED")
     purge_interval_seconds: float = Field(300, ge=1, le=86400, alias="GATEWAY_PURGE_INTERVAL_SECONDS")
     purge_batch_size: int = Field(1000, ge=1, le=100_000, alias="GATEWAY_PURGE_BATCH_SIZE")
@@ -110,6 +117,31 @@ class GatewaySettings(TracingSettings):
 
     def default_zone(self) -> ZoneInfo:
         return zone_named(self.default_timezone)
+
+    @model_validator(mode="after")
+    def _pool_sized_once(self) -> Self:
+        if self.database_pool_size is not None and "maxsize" in self._url_parameters():
+            raise ValueError(
+                "GATEWAY_DATABASE_POOL_SIZE and maxsize= in GATEWAY_DATABASE_URL both size the pool; keep one"
+            )
+        return self
+
+    def _url_parameters(self) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(self.database_url).query))
+
+    def pooled_database_url(self) -> str:
+        """GATEWAY_DATABASE_URL with its PostgreSQL pool sized for the deliveries in flight.
+
+        Each send in flight records its attempt in a transaction of its own; with fewer
+        connections than sends, a transactional claim waits for a connection behind bulk
+        records. The pool is GATEWAY_DATABASE_POOL_SIZE, else GATEWAY_DELIVERY_CONCURRENCY plus
+        POOL_HEADROOM; a `maxsize=` already in the URL is kept. SQLite has one connection."""
+        parameters = self._url_parameters()
+        postgres = self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+        if not postgres or "maxsize" in parameters:
+            return self.database_url
+        parameters["maxsize"] = str(self.database_pool_size or self.delivery_concurrency + POOL_HEADROOM)
+        return urlunsplit(urlsplit(self.database_url)._replace(query=urlencode(parameters)))
 
     @field_validator("routing_file")
     @classmethod

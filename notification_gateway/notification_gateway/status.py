@@ -73,12 +73,14 @@ class ReceiptStatus(StrEnum):
 
 
 class EventSource(StrEnum):
-    """Who moved a notification: the caller, a delivery worker, the provider's receipt, or an operator."""
+    """Who moved a notification: the caller, a delivery worker, the provider's receipt, an operator,
+    or the gateway's own routing (a fallback hop after a receipt, or around a circuit that is open)."""
 
     CALLER = "caller"
     WORKER = "worker"
     PROVIDER = "provider"
     OPERATOR = "operator"
+    GATEWAY = "gateway"
 
 
 class CallbackStatus(StrEnum):

@@ -179,7 +179,8 @@ def create_app(settings: OrdersSettings) -> web.Application:
     app[IDEMPOTENCY] = IdempotencyStore(IdempotencyRecord)
     secret = settings.webhook_signing_secret
     app[WEBHOOK] = Webhook(secret) if secret else None
-    app.cleanup_ctx.append(database_ctx(orders_tortoise_config(settings.database_url)))
+    config = orders_tortoise_config(settings.database_url)
+    app.cleanup_ctx.append(database_ctx(config, sqlite_synchronous=settings.sqlite_synchronous))
     app.cleanup_ctx.append(_gateway_client)
     if settings.relay_enabled:
         app.cleanup_ctx.append(_relay)

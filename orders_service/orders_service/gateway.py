@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -125,6 +126,19 @@ class GatewayClient:
         if status != 200:
             raise GatewayUnavailable(f"the gateway answered {status}")
         return body
+
+    async def suppressions(self, channel: str, address: str) -> list[dict[str, Any]]:
+        """The suppression in force for `address` on `channel` (`bounced`, `undelivered`, `opted_out`),
+        as a list of none or one. The address travels in the query, as the gateway's API takes it."""
+        query = urlencode({"channel": channel, "address": address})
+        status, body = await self._answer("GET", f"/suppressions?{query}")
+        if status in TOKEN_STATUSES:
+            raise GatewayUnavailable(token_refused(status))
+        if status == 404:
+            return []  # the gateway no longer has this channel: nothing is suppressed on it
+        if status != 200:
+            raise GatewayUnavailable(f"the gateway answered {status}")
+        return body["data"]
 
     async def cancel(self, notification_id: str) -> bool:
         """True if the gateway cancelled it (or had already); False if sending had started or it is final."""

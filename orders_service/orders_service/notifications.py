@@ -69,6 +69,7 @@ class ChannelDirectory:
         self._cached: dict[str, ChannelInfo] | None = None
         self._fetched_at = 0.0
         self._failed_at = float("-inf")
+        self._failure = "it has not been asked yet"
         self._lock = asyncio.Lock()
         self._conditions = ConditionLog(log)
 
@@ -96,10 +97,14 @@ class ChannelDirectory:
                     raise
                 except (GatewayUnavailable, ValueError, KeyError) as exc:
                     self._failed_at = time.monotonic()
+                    self._failure = (
+                        str(exc) if isinstance(exc, GatewayUnavailable) else "its answer is unreadable"
+                    )
                     log.warning("cannot list the gateway's channels", extra={"error": str(exc)})
             if self._cached is None or now - self._fetched_at > STALE_CHANNELS_USABLE_SECONDS:
                 raise ChannelsUnavailable(
-                    "The notification gateway cannot be asked which channels exist; try again shortly.",
+                    f"The notification gateway cannot be asked which channels exist ({self._failure}); "
+                    "try again shortly.",
                     retry_after=int(RETRY_FETCH_AFTER_SECONDS),
                 )
             return self._cached

@@ -1,8 +1,9 @@
 """An order's notification: its whole story, sending it again, and withdrawing it on cancellation.
 
 The orders service knows its outbox rows (each hand-over to the gateway); the
-gateway knows each attempt. The story joins both, and still tells the local half
-when the gateway cannot be asked.
+gateway knows each attempt and each event (every change of status, with who made
+it and why). The story joins both, and still tells the local half when the
+gateway cannot be asked.
 """
 
 from __future__ import annotations
@@ -150,6 +151,17 @@ def _gateway_part(found: dict[str, Any]) -> dict[str, Any]:
             }
             for attempt in found.get("attempts", [])
         ],
+        "events": [
+            {
+                "sequence": event["sequence"],
+                "status": event["status"],
+                "channel": event["channel"],
+                "source": event["source"],
+                "reason": event.get("reason"),
+                "occurred_at": event["occurred_at"],
+            }
+            for event in found.get("events", [])
+        ],
     }
 
 
@@ -183,6 +195,7 @@ async def story(order_id: str, *, gateway: GatewayClient) -> dict[str, Any]:
         "order_id": order.id,
         "status": str(order.notification_status),
         "channel": order.notification_channel,
+        "reason": order.notification_reason,
         "final": order.notification_status in FINAL,
         "gateway_reachable": problem is None,
         "gateway_problem": problem,

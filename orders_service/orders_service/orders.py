@@ -10,10 +10,13 @@ from tortoise.query_utils import Prefetch
 from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
+from apikit.lookups import Lookup
 from orders_service.lifecycle import OrderChangeKind, OrderStatus, allowed_next
 from orders_service.models import DNAKitOrder, OrderChange, User
 from orders_service.notifications import NotificationService
 from orders_service.schemas import OrderQuery, PlaceOrder
+
+USER_BY_ID = Lookup(User, "id")  # every order looks its user up: the SQL is written once
 
 
 class UnknownUser(DomainError):
@@ -31,7 +34,7 @@ class IllegalTransition(DomainError):
 async def check_order(command: PlaceOrder, *, notifications: NotificationService) -> User:
     """Refuse what can be refused before anything is written (an unknown user, an unusable
     channel), outside the transaction, which on SQLite holds the only connection. Returns the user."""
-    user = await User.get_or_none(id=command.user_id)
+    user = await USER_BY_ID.get_or_none(command.user_id)
     if user is None:
         raise UnknownUser(f"No user has the id {command.user_id!r}.", pointer="#/user_id")
     if command.notification_channel is not None:

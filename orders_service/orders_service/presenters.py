@@ -1,7 +1,8 @@
 """From database rows to the API's JSON shapes (documented by the models in `schemas.py`).
 
-Plain dicts, ready for JSON: this is the hot path of `GET /users/`, and a test
-checks every shape against its pydantic model.
+Plain dicts, ready for JSON, and a test checks every shape against its pydantic model.
+`GET /users/` pages are written by the database instead (`user_pages`), in the very bytes
+`user_view` and orjson give, which a test holds them to.
 """
 
 from __future__ import annotations

@@ -204,6 +204,20 @@ class GatewayAttempt(BaseModel):
     started_at: datetime
 
 
+class GatewayEvent(BaseModel):
+    """One change of the notification's status at the gateway, with who made it and why."""
+
+    sequence: int
+    status: str
+    channel: str
+    source: str = Field(
+        description="caller (this service), worker, provider (a receipt), operator, or gateway "
+        "(a fallback hop it made after a receipt, or around an open circuit)"
+    )
+    reason: str | None
+    occurred_at: datetime
+
+
 class GatewayNotification(BaseModel):
     id: str
     status: str
@@ -211,6 +225,7 @@ class GatewayNotification(BaseModel):
     requested_channel: str | None
     fallback_channels: list[str]
     attempts: list[GatewayAttempt]
+    events: list[GatewayEvent]
 
 
 class NotificationMessage(BaseModel):
@@ -233,6 +248,7 @@ class NotificationStory(BaseModel):
     order_id: str
     status: OrderNotificationStatus
     channel: str | None
+    reason: str | None = Field(description="The gateway's word on the latest change, as on the order.")
     final: bool
     gateway_reachable: bool
     gateway_problem: str | None = Field(description="Why the gateway's side is missing, if it is.")

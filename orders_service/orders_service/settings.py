@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -26,6 +26,8 @@ class OrdersSettings(TracingSettings):
 
     environment: Environment = Field(Environment.PRODUCTION, alias="APP_ENV")
     database_url: str = Field("sqlite://var/orders.sqlite3", alias="ORDERS_DATABASE_URL")
+    # FULL unless a deployment accepts losing the last commits on power loss for faster commits.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", alias="ORDERS_SQLITE_SYNCHRONOUS")
     host: str = Field("127.0.0.1", alias="ORDERS_HOST")
     port: int = Field(8080, ge=1, le=65535, alias="ORDERS_PORT")
     admin_tokens: SecretStr | None = Field(None, alias="ADMIN_TOKEN")
@@ -58,6 +60,12 @@ class OrdersSettings(TracingSettings):
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", alias="LOG_LEVEL")
 
     _rate_limit_parses = field_validator("rate_limit")(check_rate_limit)
+
+    @model_validator(mode="after")
+    def _synchronous_is_for_sqlite(self) -> Self:
+        if self.sqlite_synchronous != "FULL" and not self.database_url.startswith("sqlite://"):
+            raise ValueError("ORDERS_SQLITE_SYNCHRONOUS applies to SQLite only; unset it for PostgreSQL")
+        return self
 
     @model_validator(mode="after")
     def _secrets_fit_environment(self) -> Self:

@@ -87,9 +87,13 @@ SELECT id FROM matches ORDER BY id LIMIT $3
 """
 
 
+def like_escaped(term: str) -> str:
+    """`term` for a LIKE pattern with the default escape character: its %, _ and \\ match themselves."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 async def _matching_ids(connection, term: str, *, after: str | None, limit: int) -> list[str]:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    _, rows = await connection.execute_query(MATCHING_IDS_SQL, [escaped, after, limit])
+    _, rows = await connection.execute_query(MATCHING_IDS_SQL, [like_escaped(term), after, limit])
     return [row["id"] for row in rows]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from apikit.database import transaction
@@ -9,7 +11,7 @@ from apikit.keys import PRINCIPAL
 from apikit.pagination import encode_cursor
 from apikit.responses import json_response
 from apikit.validation import parse_query, read_body
-from orders_service import order_notifications, orders, users, webhooks
+from orders_service import order_notifications, orders, user_pages, users, webhooks
 from orders_service.keys import GATEWAY, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
 from orders_service.lifecycle import OrderStatus
 from orders_service.presenters import order_detail, order_view, user_view
@@ -45,7 +47,7 @@ async def place_order(request: web.Request) -> web.Response:
     command = await read_body(request, PlaceOrder)
     notifications = request.app[NOTIFICATIONS]
     idempotency = request.app[IDEMPOTENCY]
-    payload = command.model_dump(mode="json")
+    payload = partial(command.model_dump, mode="json")  # only needed when an Idempotency-Key came
     async with idempotency.claim(request, principal=request[PRINCIPAL].name, payload=payload) as claim:
         if claim.replay is not None:
             return claim.replay
@@ -109,7 +111,10 @@ async def resend_notification(request: web.Request) -> web.Response:
     order_id = request.match_info["order_id"]
 
     idempotency = request.app[IDEMPOTENCY]
-    payload = {"order_id": order_id, **command.model_dump(mode="json")}
+
+    def payload() -> dict:
+        return {"order_id": order_id, **command.model_dump(mode="json")}
+
     async with idempotency.claim(request, principal=request[PRINCIPAL].name, payload=payload) as claim:
         if claim.replay is not None:
             return claim.replay
@@ -133,15 +138,18 @@ async def list_users(request: web.Request) -> web.Response:
     """Users with all their orders, ordered by id; `q` finds users by name (partly), e-mail or
     phone number in any common format. Follow `next_cursor` for the next page."""
     page = parse_query(request, UserQuery)
-    found, last_id = await users.list_users(
+    found = await user_pages.read_page(
         limit=page.limit,
         after=page.after,
         q=page.q,
         default_region=request.app[SETTINGS].default_phone_region,
     )
-    next_cursor = encode_cursor(last_id) if last_id else None
-    body = {"data": [user_view(user) for user in found], "count": len(found), "next_cursor": next_cursor}
-    return json_response(body, headers=_next_link(request, next_cursor))
+    next_cursor = encode_cursor(found.last_id) if found.last_id else None
+    return web.Response(
+        body=user_pages.page_body(found, next_cursor),
+        content_type="application/json",
+        headers=_next_link(request, next_cursor),
+    )
 
 
 async def create_user(request: web.Request) -> web.Response:

@@ -159,6 +159,9 @@ async def test_with_the_gateway_down_the_page_says_so_and_placing_an_order_still
     await sign_in(page, ADMIN_EMAIL)
     await _open_user(page, "ada", "Ada Lovelace")
     await expect(page.get_by_role("status")).to_contain_text("gateway cannot be reached")
+    await expect(page.get_by_role("region", name="Notification channels")).to_contain_text(
+        "(the gateway cannot be reached (ClientConnectorError))"
+    )
 
     order_id = await _place_order(page, "Whole exome sequencing")
 

@@ -133,6 +133,12 @@ class Sandbox:
         async with self.http.put(f"{self.url}/_sandbox/faults/{channel}", json=plan) as response:
             assert response.status == 200, await response.text()
 
+    async def reply(self, channel: str, sender: str, text: str) -> None:
+        """`sender` texts `text` to the service; the sandbox passes it on to the gateway, signed, soon."""
+        body = {"channel": channel, "from": sender, "text": text}
+        async with self.http.post(f"{self.url}/_sandbox/inbound", json=body) as response:
+            assert response.status == 202, await response.text()
+
 
 @pytest.fixture
 def provider(http, sandbox) -> Sandbox:

@@ -99,7 +99,8 @@ async def test_a_bounced_email_falls_back_to_sms_which_is_delivered(http, system
     assert await events(http, system, notification["id"]) == [
         ("queued", "email", "caller"),
         ("sent", "email", "worker"),
-        ("queued", "sms", "provider"),
+        ("bounced", "email", "provider"),
+        ("queued", "sms", "gateway"),
         ("sent", "sms", "worker"),
         ("delivered", "sms", "provider"),
     ]
@@ -114,6 +115,7 @@ async def test_an_undelivered_sms_falls_back_to_email_which_is_delivered(http, s
     assert [status for status, _, _ in await events(http, system, notification["id"])] == [
         "queued",
         "sent",
+        "undelivered",
         "queued",
         "sent",
         "delivered",

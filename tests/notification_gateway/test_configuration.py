@@ -7,8 +7,9 @@ import sys
 from datetime import timedelta
 
 import pytest
+from tortoise import connections
 
-from notification_gateway.settings import GatewaySettings
+from notification_gateway.settings import POOL_HEADROOM, GatewaySettings
 
 STRONG = "a-production-token-0123456789"
 
@@ -69,6 +70,15 @@ def test_each_calling_service_has_its_own_token():
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKERS": "sms=0/60s"}, "at least 1 failure"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKER_COOLDOWN_SECONDS": "0"}, "greater than 0"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_SEND_RATES": "sms=fast"}, "sms=30/second,email=100/minute"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_DATABASE_POOL_SIZE": "1"}, "greater than or equal to 2"),
+        (
+            {
+                "GATEWAY_TOKEN": STRONG,
+                "GATEWAY_DATABASE_URL": "postgres://gateway@db:5432/gateway?maxsize=10",
+                "GATEWAY_DATABASE_POOL_SIZE": "40",
+            },
+            "GATEWAY_DATABASE_POOL_SIZE and maxsize= in GATEWAY_DATABASE_URL both size the pool",
+        ),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(monkeypatch, variables, message):
@@ -138,3 +148,53 @@ def test_the_cli_names_a_plugin_setting_that_is_missing(tmp_path):
     assert result.returncode == 2
     assert "EMAIL_API_TOKEN" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "url"),
+    [
+        (
+            {"GATEWAY_DATABASE_URL": "postgres://gateway@db:5432/gateway"},
+            "postgres://gateway@db:5432/gateway?maxsize=40",
+        ),
+        (
+            {
+                "GATEWAY_DATABASE_URL": "postgres://gateway@db:5432/gateway?ssl=require",
+                "GATEWAY_DELIVERY_CONCURRENCY": "8",
+            },
+            "postgres://gateway@db:5432/gateway?ssl=require&maxsize=16",
+        ),
+        (
+            {
+                "GATEWAY_DATABASE_URL": "postgres://gateway@db:5432/gateway",
+                "GATEWAY_DATABASE_POOL_SIZE": "20",
+            },
+            "postgres://gateway@db:5432/gateway?maxsize=20",
+        ),
+        (
+            {"GATEWAY_DATABASE_URL": "postgres://gateway@db:5432/gateway?maxsize=10"},
+            "postgres://gateway@db:5432/gateway?maxsize=10",
+        ),
+        (
+            {"GATEWAY_DATABASE_URL": "sqlite://var/gateway.sqlite3", "GATEWAY_DATABASE_POOL_SIZE": "20"},
+            "sqlite://var/gateway.sqlite3",
+        ),
+    ],
+)
+def test_the_postgresql_pool_is_sized_for_the_sends_in_flight(monkeypatch, variables, url):
+    monkeypatch.setenv("GATEWAY_TOKEN", STRONG)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+    assert GatewaySettings().pooled_database_url() == url
+
+
+async def test_the_gateway_opens_its_pool_at_that_size(client, database_server):
+    """On PostgreSQL the running gateway's pool holds a connection per send in flight and the
+    headroom; SQLite has its one connection and no pool."""
+    opened = connections.get("default")
+
+    if database_server.kind == "postgres":
+        assert opened.pool_maxsize == 32 + POOL_HEADROOM
+    else:
+        assert not hasattr(opened, "pool_maxsize")

@@ -20,7 +20,13 @@ from notification_gateway.app import create_app
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.flow import FlowConfig, FlowControl, parse_breakers, parse_rates
 from notification_gateway.metrics import FlowMetrics
-from notification_gateway.models import ChannelState, DeliveryAttempt, Notification
+from notification_gateway.models import (
+    Callback,
+    ChannelState,
+    DeliveryAttempt,
+    Notification,
+    NotificationEvent,
+)
 from notification_gateway.status import CircuitState, NotificationStatus
 from tests.notification_gateway.conftest import ORDERS, notify, notify_body
 from tests.notification_gateway.test_delivery import (  # noqa: F401 - fixtures
@@ -34,12 +40,19 @@ OPERATOR_TOKEN = "operator-token-0123456789abcdef"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 NO_FALLBACK = {"id": "u_b", "name": "Bird Fancier", "loft": "loft-7"}  # no e-mail: nothing to fall back to
 WITH_FALLBACK = NO_FALLBACK | {"email": "b@example.com"}
+CALLER_ORIGIN = "http://127.0.0.1:8080"
 OUTAGE = RetryableDeliveryError("provider answered 503", provider_status=503)
 
 
 @pytest.fixture
 async def client(aiohttp_client, gateway_settings, pigeon):
-    settings = gateway_settings.model_copy(update={"operator_token": SecretStr(OPERATOR_TOKEN)})
+    settings = gateway_settings.model_copy(
+        update={
+            "operator_token": SecretStr(OPERATOR_TOKEN),
+            "callback_origins": CALLER_ORIGIN,  # callbacks are owed (and kept: no sender runs here)
+            "webhook_secrets": SecretStr("orders:whsec_b3JkZXJzLWNhbGxiYWNrLXNlY3JldC0wMTIz"),
+        }
+    )
     return await aiohttp_client(create_app(settings, extra_plugins=[("pigeon", pigeon)]))
 
 
@@ -140,7 +153,9 @@ async def test_a_success_between_failures_starts_the_count_again(client, make_wo
 async def test_an_open_circuit_sends_messages_with_a_fallback_on_to_it(
     client, make_worker, pigeon, email_stub
 ):
-    with_fallback = await _queue(client, 2, WITH_FALLBACK, fallback=["email"])
+    with_fallback = await _queue(
+        client, 2, WITH_FALLBACK, fallback=["email"], callback_url=f"{CALLER_ORIGIN}/hooks"
+    )
     [without] = await _queue(client, 1, NO_FALLBACK)
     worker = make_worker()
 
@@ -155,8 +170,28 @@ async def test_an_open_circuit_sends_messages_with_a_fallback_on_to_it(
         "email",
         "email",
     ]
+    for notification_id in with_fallback:
+        response = await client.get(f"/notifications/{notification_id}", headers=ORDERS)
+        events = [
+            (e["status"], e["channel"], e["source"], e["reason"]) for e in (await response.json())["events"]
+        ]
+        assert events[1:] == [
+            (
+                "queued",
+                "email",
+                "gateway",
+                "the pigeon circuit is open (opened by operator): trying email",
+            ),
+            ("sent", "email", "worker", None),
+        ]
+        told = [c.payload for c in await Callback.filter(notification_id=notification_id).order_by("id")]
+        assert [(c["type"], c["data"]["channel"], c["data"]["source"]) for c in told] == [
+            ("notification.fallback", "email", "gateway"),
+            ("notification.sent", "email", "worker"),
+        ]
     held = await Notification.get(id=without)
     assert (held.channel, held.status, held.attempt_count) == ("pigeon", NotificationStatus.QUEUED, 0)
+    assert await NotificationEvent.filter(notification_id=without).count() == 1  # its acceptance only
     assert pigeon.channel.sent == []
     assert len(email_stub.channel.sent) == 2
 

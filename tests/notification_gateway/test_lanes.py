@@ -74,6 +74,63 @@ async def test_bulk_never_takes_more_than_its_share_of_slots(client, make_worker
         await worker.stop(runner, grace_seconds=5)
 
 
+async def test_a_transactional_claim_never_waits_behind_a_bulk_claim_or_housekeeping(
+    client, make_worker, pigeon
+):
+    """Each lane claims in a loop of its own: while the bulk lane's claim (or the housekeeping on
+    its turn) is held up, transactional work is still claimed and sent."""
+    await _queue(client, 3, priority="bulk")
+    worker = make_worker(concurrency=8, lanes=delivery_lanes(0.25))
+    bulk_claim_held, release = asyncio.Event(), asyncio.Event()
+    claim = worker.claim
+
+    async def slow_bulk_claim(limit, where=None):
+        if where is worker.lanes[1].where:
+            bulk_claim_held.set()
+            await release.wait()
+        return await claim(limit, where)
+
+    worker.claim = slow_bulk_claim
+    runner = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(30):
+            await bulk_claim_held.wait()
+            transactional = await _queue(client, 2)
+            worker.wake()
+            await _until(lambda: len(pigeon.channel.sent) == 2)
+        assert [message.notification_id for message in pigeon.channel.sent] == transactional
+        assert worker.in_flight("bulk") == 0  # the bulk claim is still under way
+    finally:
+        release.set()
+        await worker.stop(runner, grace_seconds=5)
+
+
+async def test_lanes_claiming_at_once_never_take_more_than_the_worker_holds(client, make_worker):
+    """A lane's claim under way holds the slots it may fill, so the next lane's share is cut to
+    what is left."""
+    await _queue(client, 4, priority="bulk")
+    await _queue(client, 4)
+    worker = make_worker(concurrency=4, lanes=delivery_lanes(0.5))
+    transactional_claim_held, release = asyncio.Event(), asyncio.Event()
+    claim = worker.claim
+
+    async def slow_transactional_claim(limit, where=None):
+        if where is worker.lanes[0].where:
+            transactional_claim_held.set()
+            await release.wait()
+        return await claim(limit, where)
+
+    worker.claim = slow_transactional_claim
+    first = asyncio.create_task(worker._claim_for(worker.lanes[0]))
+    async with asyncio.timeout(30):
+        await transactional_claim_held.wait()
+    bulk = await worker._claim_for(worker.lanes[1])  # four slots are being claimed already
+    release.set()
+    transactional = await first
+
+    assert (len(transactional), len(bulk)) == (4, 0)
+
+
 async def _until(condition) -> None:
     """Let the worker's tasks run until `condition` holds (the caller bounds the wait)."""
     while not condition():  # noqa: ASYNC110 - the sends are the worker's tasks, not ours to signal

@@ -15,13 +15,20 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 from aiohttp import web
+from pydantic import SecretStr
 
 from notification_gateway.app import create_app
 from notification_gateway.confirmation import ConfirmationWorker
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.http_channel import sign_webhook
 from notification_gateway.keys import CHANNELS, DELIVERY_METRICS, FLOW, RECEIPTS
-from notification_gateway.models import ConfirmationTimer, Notification, ProviderReceiptRecord, Suppression
+from notification_gateway.models import (
+    Callback,
+    ConfirmationTimer,
+    Notification,
+    ProviderReceiptRecord,
+    Suppression,
+)
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.status import TimerStatus
 from tests.notification_gateway.conftest import (
@@ -34,6 +41,9 @@ from tests.notification_gateway.conftest import (
 )
 
 WGS = {"kit_type": "whole-genome-sequencing"}
+
+CALLER_ORIGIN = "http://127.0.0.1:8080"
+CALLER_SECRET = "whsec_b3JkZXJzLWNhbGxiYWNrLXNlY3JldC0wMTIz"
 
 
 class Clock:
@@ -73,7 +83,10 @@ async def provider(aiohttp_server, monkeypatch) -> Provider:
 
 @pytest.fixture
 async def client(aiohttp_client, gateway_settings, provider):
-    return await aiohttp_client(create_app(gateway_settings))
+    settings = gateway_settings.model_copy(  # callbacks are owed (and kept: no sender runs here)
+        update={"callback_origins": CALLER_ORIGIN, "webhook_secrets": SecretStr(f"orders:{CALLER_SECRET}")}
+    )
+    return await aiohttp_client(create_app(settings))
 
 
 @pytest.fixture
@@ -322,7 +335,9 @@ async def test_a_channel_without_receipts_has_no_receipt_endpoint(client, channe
 async def test_a_bounced_email_falls_back_to_sms_and_the_address_is_suppressed(client, provider, workers):
     deliver, _ = workers
     bouncing = ADA | {"email": "ada+bounce@example.com"}
-    notification_id = await accepted(client, recipient=bouncing, attributes=WGS)  # routed: e-mail, then SMS
+    notification_id = await accepted(  # routed: e-mail, then SMS
+        client, recipient=bouncing, attributes=WGS, callback_url=f"{CALLER_ORIGIN}/hooks"
+    )
     await deliver()
     email_reference = provider.sent[0][2]
 
@@ -334,9 +349,11 @@ async def test_a_bounced_email_falls_back_to_sms_and_the_address_is_suppressed(c
     await post_signed(client, "sms", [receipt("sms", provider.sent[1][2], "delivered")])
 
     assert (hopped["status"], hopped["channel"]) == ("queued", "sms")
-    assert hopped["events"][-1]["reason"] == (
-        "bounced on email (mailbox_unavailable); the address is now suppressed on email: trying sms"
-    )
+    said = "bounced on email (mailbox_unavailable); the address is now suppressed on email"
+    assert [(e["status"], e["source"], e["reason"]) for e in hopped["events"][-2:]] == [
+        ("bounced", "provider", said),
+        ("queued", "gateway", f"{said}: trying sms"),
+    ]
     found = await read(client, notification_id)
     assert [(channel, recipient) for channel, recipient, _ in provider.sent] == [
         ("email", "ada+bounce@example.com"),
@@ -345,7 +362,8 @@ async def test_a_bounced_email_falls_back_to_sms_and_the_address_is_suppressed(c
     assert story(found) == [
         ("queued", "email", "caller"),
         ("sent", "email", "worker"),
-        ("queued", "sms", "provider"),
+        ("bounced", "email", "provider"),
+        ("queued", "sms", "gateway"),
         ("sent", "sms", "worker"),
         ("delivered", "sms", "provider"),
     ]
@@ -354,6 +372,15 @@ async def test_a_bounced_email_falls_back_to_sms_and_the_address_is_suppressed(c
     )
     [entry] = (await suppressions.json())["data"]
     assert (entry["channel"], entry["reason"]) == ("email", "bounced")
+    # The caller hears of the hop, with the bounce as its reason; never of a `bounced` that was not final.
+    told = [c.payload for c in await Callback.filter(notification_id=notification_id).order_by("id")]
+    assert [(c["type"], c["data"]["source"], c["data"]["sequence"]) for c in told] == [
+        ("notification.sent", "worker", 2),
+        ("notification.fallback", "gateway", 4),
+        ("notification.sent", "worker", 5),
+        ("notification.delivered", "provider", 6),
+    ]
+    assert told[1]["data"]["reason"] == f"{said}: trying sms"
 
 
 async def test_a_late_receipt_for_a_channel_left_behind_is_history_only(client, provider, workers):

@@ -186,6 +186,16 @@ async def test_openapi_lists_exactly_the_routes_served(client):
     assert len(operation_ids) == len(set(operation_ids))
 
 
+async def test_openapi_lists_the_service_operations_before_the_operational_ones(client):
+    spec = await (await client.get("/openapi.json")).json()
+
+    tags = [operation.get("tags", []) for methods in spec["paths"].values() for operation in methods.values()]
+    first_ops = next(index for index, operation_tags in enumerate(tags) if "ops" in operation_tags)
+
+    assert first_ops > 0
+    assert all("ops" in operation_tags for operation_tags in tags[first_ops:])
+
+
 async def test_openapi_documents_auth_and_problems_per_operation(client):
     spec = await (await client.get("/openapi.json")).json()
 

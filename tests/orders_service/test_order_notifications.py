@@ -92,6 +92,15 @@ async def test_the_story_joins_the_outbox_and_the_gateway(client, ada, make_rela
     assert message["gateway"]["status"] == "queued"
     assert message["gateway"]["id"] == message["notification_id"]
     assert message["gateway"]["attempts"] == []
+    [accepted] = message["gateway"]["events"]  # the gateway's record of who queued it, and why
+    assert (accepted["sequence"], accepted["status"], accepted["channel"], accepted["source"]) == (
+        1,
+        "queued",
+        "sms",
+        "caller",
+    )
+    assert accepted["reason"]  # the routing's word on the channel
+    assert story["reason"] is None  # no callback has told the order anything yet
 
 
 async def test_with_the_gateway_down_the_story_says_so_and_keeps_local_facts(

@@ -55,7 +55,12 @@ def tone(value: object) -> str:
     return BADGE_TONES.get(str(value), "info")
 
 
-FILTERS = {"when": when, "who": who, "label": label, "tone": tone}
+def channel(name: object) -> str:
+    """A channel's name as the console writes it: SMS in capitals, the others as they are."""
+    return "SMS" if name == "sms" else str(name)
+
+
+FILTERS = {"when": when, "who": who, "label": label, "tone": tone, "channel": channel}
 
 
 def render(

@@ -5,6 +5,7 @@ messages next to their fields, and writes nothing."""
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from apikit.errors import DomainError
 from apikit.pagination import decode_cursor, encode_cursor
 from apikit.problems import Problem
 from apikit.validation import validate
-from orders_service import order_notifications, orders, staff, users
+from orders_service import order_notifications, orders, staff, suppressions, users
 from orders_service.console import forms
 from orders_service.console.guard import (
     actor_of,
@@ -160,6 +161,16 @@ async def _notify_options(request: web.Request, user: User) -> tuple[list[dict[s
     return options, None
 
 
+async def _standings(request: web.Request, user: User, *, only: str | None = None) -> suppressions.Standings:
+    """Whether the gateway suppresses this user's address on each channel (or why it cannot say)."""
+    return await suppressions.of_user(
+        user,
+        directory=request.config_dict[NOTIFICATIONS].directory,
+        gateway=request.config_dict[GATEWAY],
+        only=only,
+    )
+
+
 async def _user_page(
     request: web.Request,
     user: User,
@@ -171,6 +182,7 @@ async def _user_page(
     status: int = 200,
 ) -> web.StreamResponse:
     options, channels_problem = await _notify_options(request, user)
+    standings = await _standings(request, user)
     address = user.address or {}
     default_shipping = {
         "recipient_name": user.name,
@@ -198,6 +210,7 @@ async def _user_page(
         "kit_types": list(SequencingType),
         "notify_options": options,
         "channels_problem": channels_problem,
+        "standings": standings,
         "countries": COUNTRY_CODES,
     }
     return render("user.html", request, context, status=status)
@@ -282,15 +295,34 @@ async def list_orders(request: web.Request) -> web.StreamResponse:
     return render("orders.html", request, context)
 
 
+def _entries(gateway: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateway's side of one hand-over, oldest first: each event (every change of status, with
+    its source and reason) and each attempt that did not get the message sent (those carry the
+    provider's answer; a successful one is the `sent` event). A notification from before events
+    were kept shows its attempts alone."""
+    attempts = gateway["attempts"]
+    if gateway["events"]:
+        attempts = [attempt for attempt in attempts if attempt["outcome"] != "sent"]
+    entries = [{"kind": "event", "at": event["occurred_at"], **event} for event in gateway["events"]]
+    entries += [{"kind": "attempt", "at": attempt["started_at"], **attempt} for attempt in attempts]
+    return sorted(entries, key=lambda entry: datetime.fromisoformat(entry["at"]))
+
+
 async def _order_context(request: web.Request, order_id: str) -> dict[str, Any]:
     order = await orders.get_order(order_id, with_changes=True)
     story = await order_notifications.story(order.id, gateway=request.config_dict[GATEWAY])
+    for message in story["messages"]:
+        message["entries"] = _entries(message["gateway"]) if message["gateway"] else []
     user = await User.get(id=order.user_id)
     options, channels_problem = await _notify_options(request, user)
+    suppression = None
+    if order.notification_status is OrderNotificationStatus.SUPPRESSED:
+        suppression = await _standings(request, user, only=order.notification_channel)
     return {
         "order": order,
         "user": user,
         "story": story,
+        "suppression": suppression,
         "moves": sorted(allowed_next(order.status), key=list(OrderStatus).index),
         "notify_options": options,
         "channels_problem": channels_problem,

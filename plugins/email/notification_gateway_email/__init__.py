@@ -1,12 +1,10 @@
 """The e-mail channel: one POST to the e-mail delivery API per message."""
 
-import json
 from collections.abc import Mapping
-from datetime import datetime
 
 from email_validator import validate_email
 
-from notification_gateway import HttpChannel, Message, ProviderReceipt, hookimpl
+from notification_gateway import HttpChannel, Message, ProviderReceipt, hookimpl, json_receipts
 
 
 class EmailChannel(HttpChannel):
@@ -26,18 +24,8 @@ class EmailChannel(HttpChannel):
         return {"recipient": message.address, "message": message.text}, {}
 
     def parse_receipt(self, headers: Mapping[str, str], body: bytes) -> list[ProviderReceipt]:
-        """The provider's receipts: a JSON list of events, each naming the send's `id` as `message_id`."""
-        return [
-            ProviderReceipt(
-                reference=event["message_id"],
-                status=event["status"],
-                occurred_at=datetime.fromisoformat(event["occurred_at"]),
-                event_id=event["id"],
-                reason=event.get("reason"),
-            )
-            for event in json.loads(body)
-            if event["type"] == "receipt"
-        ]
+        """The provider's receipts come in the common JSON shape."""
+        return json_receipts(body)
 
 
 @hookimpl

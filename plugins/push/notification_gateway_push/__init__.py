@@ -1,12 +1,10 @@
 """The push channel: one POST per message to an ntfy-compatible publish API, `{PUSH_API_URL}/{topic}`."""
 
-import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from urllib.parse import quote
 
-from notification_gateway import HttpChannel, Message, ProviderReceipt, hookimpl
+from notification_gateway import HttpChannel, Message, ProviderReceipt, hookimpl, json_receipts
 from notification_gateway_push.title import title_header
 
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -42,18 +40,8 @@ class PushChannel(HttpChannel):
         return message.text.encode("utf-8", errors="replace"), headers
 
     def parse_receipt(self, headers: Mapping[str, str], body: bytes) -> list[ProviderReceipt]:
-        """The provider's receipts: a JSON list of events, each naming the send's `id` as `message_id`."""
-        return [
-            ProviderReceipt(
-                reference=event["message_id"],
-                status=event["status"],
-                occurred_at=datetime.fromisoformat(event["occurred_at"]),
-                event_id=event["id"],
-                reason=event.get("reason"),
-            )
-            for event in json.loads(body)
-            if event["type"] == "receipt"
-        ]
+        """The provider's receipts come in the common JSON shape."""
+        return json_receipts(body)
 
 
 @hookimpl

@@ -6,7 +6,14 @@ from datetime import datetime
 
 import phonenumbers
 
-from notification_gateway import HttpChannel, InboundMessage, Message, ProviderReceipt, hookimpl
+from notification_gateway import (
+    HttpChannel,
+    InboundMessage,
+    Message,
+    ProviderReceipt,
+    hookimpl,
+    json_receipts,
+)
 
 
 class SmsChannel(HttpChannel):
@@ -32,18 +39,8 @@ class SmsChannel(HttpChannel):
         return {"recipient": message.address, "message": message.text}, {}
 
     def parse_receipt(self, headers: Mapping[str, str], body: bytes) -> list[ProviderReceipt]:
-        """The provider's receipts: a JSON list of events, each naming the send's `id` as `message_id`."""
-        return [
-            ProviderReceipt(
-                reference=event["message_id"],
-                status=event["status"],
-                occurred_at=datetime.fromisoformat(event["occurred_at"]),
-                event_id=event["id"],
-                reason=event.get("reason"),
-            )
-            for event in json.loads(body)
-            if event["type"] == "receipt"
-        ]
+        """The provider's receipts come in the common JSON shape."""
+        return json_receipts(body)
 
     def parse_inbound(self, headers: Mapping[str, str], body: bytes) -> list[InboundMessage]:
         """Texts users sent the service (`STOP` opts out): a JSON list of events, like receipts."""
