@@ -138,7 +138,7 @@ class DeliveryWorker(QueueWorker[Notification]):
             channels=channels,
             receipts=receipts,
             policy=policy,
-            rng=self.rng,
+            rng=lambda: self.rng,
             clock=self.clock,
         )
 

@@ -153,9 +153,10 @@ class AttemptRecorder:
         channels: ChannelRegistry,
         receipts: ReceiptContext,
         policy: RetryPolicy,
-        rng: random.Random,
+        rng: Callable[[], random.Random],
         clock: Callable[[], datetime],
     ) -> None:
+        """`rng` gives the worker's jitter source at each use, so a worker that swaps it is heard."""
         self.queue = queue
         self.channels = channels
         self.receipts = receipts
@@ -214,7 +215,7 @@ class AttemptRecorder:
                 retry_after=item.attempt.retry_after,
                 policy=self.policy,
                 now=now,
-                rng=self.rng,
+                rng=self.rng(),
             )
             item.change = change_of(notification, item.following, item.attempt)
         if connection.capabilities.dialect == "postgres":
