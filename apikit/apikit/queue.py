@@ -36,11 +36,12 @@ from typing import Any, ClassVar, Generic, NotRequired, TypedDict, TypeVar, Unpa
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 
 from apikit.database import is_database_unavailable, transaction
 from apikit.fields import DatetimeField
+from apikit.returning import update_returning
 from apikit.tracing import continued_span
 
 Clock = Callable[[], datetime]
@@ -104,28 +105,66 @@ class LeasedQueue(Generic[RowT]):
             return []
         now = self.clock()
         claim = f"{owner}:{uuid.uuid4().hex[:8]}"
+        leased = {
+            "status": self.leased,
+            "lease_owner": claim,
+            "lease_expires_at": now + timedelta(seconds=self.lease_seconds),
+        }
+        connection = self.model._meta.db
+        if connection.capabilities.dialect == "postgres":
+            return await self._claim_in_one_statement(now, limit, where, leased, connection)
         async with transaction() as connection:
             ids = [row.pk for row in await self.due_rows(now, limit, connection, where)]
             if not ids:
                 return []
             # Still due: where SKIP LOCKED does not exist, another claimer may have taken and
             # even finished a row since the SELECT.
-            await (
-                self.model.filter(self.due(now), id__in=ids)
-                .using_db(connection)
-                .update(
-                    status=self.leased,
-                    lease_owner=claim,
-                    lease_expires_at=now + timedelta(seconds=self.lease_seconds),
-                )
-            )
+            await self.model.filter(self.due(now), id__in=ids).using_db(connection).update(**leased)
         return await self.model.filter(id__in=ids, lease_owner=claim).order_by("next_attempt_at")  # by key
+
+    async def _claim_in_one_statement(
+        self,
+        now: datetime,
+        limit: int,
+        where: Q | None,
+        leased: dict[str, Any],
+        connection: BaseDBAsyncClient,
+    ) -> list[RowT]:
+        """PostgreSQL: `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING *`,
+        one statement and one round trip instead of a transaction of four. The inner SELECT locks
+        the rows it picks (re-checked against its WHERE if another claimer just changed them), so
+        the UPDATE leases only rows that are still due and free."""
+        picked = Subquery(self.due_rows(now, limit, connection, where))
+        update = self.model.filter(id__in=picked).using_db(connection).update(**leased)
+        rows = await update_returning(update, "*", connection)
+        claimed = [self.model._init_from_db(**row) for row in rows]
+        return sorted(claimed, key=lambda row: row.next_attempt_at)
+
+    def _mine(self, row: RowT, connection: BaseDBAsyncClient | None):
+        return self.model.filter(pk=row.pk, lease_owner=row.lease_owner).using_db(connection)
 
     async def finish(self, row: RowT, connection: BaseDBAsyncClient | None = None, **updates: Any) -> bool:
         """Write `updates` and release the lease, only if `row`'s lease is still held: False (and
         nothing written) if it ran out and another worker may have the row now."""
-        mine = self.model.filter(pk=row.pk, lease_owner=row.lease_owner).using_db(connection)
-        return bool(await mine.update(**updates, **RELEASED))
+        return bool(await self._mine(row, connection).update(**updates, **RELEASED))
+
+    async def finish_returning(
+        self,
+        row: RowT,
+        connection: BaseDBAsyncClient,
+        returning: str,
+        *,
+        wait_seconds: float | None = None,
+        **updates: Any,
+    ) -> dict[str, Any] | None:
+        """`finish` (`retry_later` if `wait_seconds` is given) that also reads back the row's
+        `returning` columns as written, in the same statement; None if the lease was lost."""
+        if wait_seconds is not None:
+            due_at = self.clock() + timedelta(seconds=wait_seconds)
+            updates = {**updates, "status": self.waiting, "next_attempt_at": due_at}
+        update = self._mine(row, connection).update(**updates, **RELEASED)
+        rows = await update_returning(update, returning, connection)
+        return rows[0] if rows else None
 
     async def retry_later(
         self, row: RowT, wait_seconds: float, connection: BaseDBAsyncClient | None = None, **updates: Any

@@ -101,15 +101,23 @@ async def owe_callback(
     notification: Notification, event: NotificationEvent, *, kind: str, connection: BaseDBAsyncClient
 ) -> None:
     """Queue the callback for an event, in the transaction that records it."""
+    callback = callback_for(notification, event, kind=kind, traceparent=current_traceparent())
+    if callback is not None:
+        await callback.save(using_db=connection)
+
+
+def callback_for(
+    notification: Notification, event: NotificationEvent, *, kind: str, traceparent: str | None
+) -> Callback | None:
+    """The callback an event owes, not yet saved; None if the notification asked for none."""
     if not notification.callback_url:
-        return
-    await Callback.create(
-        using_db=connection,
+        return None
+    return Callback(
         notification_id=notification.id,
         url=notification.callback_url,
         payload=payload_for(notification, event, kind),
         next_attempt_at=event.occurred_at,
-        traceparent=current_traceparent(),
+        traceparent=traceparent,
     )
 
 

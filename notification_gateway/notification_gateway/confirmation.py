@@ -36,8 +36,12 @@ async def start_timer(
     notification: Notification, *, channel: str, now: datetime, connection: BaseDBAsyncClient
 ) -> None:
     """Call in the transaction recording the send."""
-    await ConfirmationTimer.create(
-        using_db=connection,
+    await timer_for(notification, channel=channel, now=now).save(using_db=connection)
+
+
+def timer_for(notification: Notification, *, channel: str, now: datetime) -> ConfirmationTimer:
+    """The timer of a send recorded `now`, not yet saved (a batch saves many in one statement)."""
+    return ConfirmationTimer(
         notification_id=notification.id,
         channel=channel,
         next_attempt_at=now + timedelta(seconds=notification.confirm_within_seconds or 0),

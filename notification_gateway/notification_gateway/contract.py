@@ -2,7 +2,7 @@
 
 A channel says which contact point it needs (`recipient_field`) and how to check
 one (`check_address`), and sends one message with `send`. The gateway checks the
-address before every send and hands it over as `message.address`; `send` returns
+address when it accepts the notification and hands it over as `message.address`; `send` returns
 a `Receipt` when the provider accepted the message and raises
 `RetryableDeliveryError` (try again later) or `PermanentDeliveryError` (do not)
 otherwise. The gateway, not the plugin, keeps the address and the provider

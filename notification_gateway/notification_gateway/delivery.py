@@ -19,6 +19,7 @@ hours of its channel goes back to the queue until they end, using no attempt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -28,10 +29,10 @@ from typing import Unpack
 import aiohttp
 from tortoise.expressions import Q
 
-from apikit.database import is_database_unavailable, transaction
+from apikit.database import is_database_unavailable
 from apikit.queue import QueueWorker, WorkerOptions
 from notification_gateway import suppression
-from notification_gateway.confirmation import start_timer
+from notification_gateway.addresses import checked_address
 from notification_gateway.contract import (
     Channel,
     Message,
@@ -40,16 +41,16 @@ from notification_gateway.contract import (
     RecipientUnreachable,
     RetryableDeliveryError,
 )
-from notification_gateway.events import record_event
 from notification_gateway.flow import FlowControl
 from notification_gateway.metrics import DeliveryMetrics
-from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.models import Notification
 from notification_gateway.plugins import ChannelRegistry
-from notification_gateway.policy import RetryPolicy, next_state
-from notification_gateway.receipts import ReceiptContext, apply_early_receipts, reads
+from notification_gateway.policy import RetryPolicy
+from notification_gateway.receipts import ReceiptContext
+from notification_gateway.recording import Attempt, AttemptRecorder, Recorded
 from notification_gateway.scheduling import QuietHours
 from notification_gateway.sending import send
-from notification_gateway.status import AttemptOutcome, EventSource, NotificationStatus
+from notification_gateway.status import AttemptOutcome, NotificationStatus
 
 log = logging.getLogger("notification_gateway.delivery")
 
@@ -59,6 +60,7 @@ RECORD_RETRY_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _message(notification: Notification) -> Message:
+    """The message for the notification's current channel, with the address `/notify` checked for it."""
     recipient = notification.recipient
     return Message(
         notification_id=notification.id,
@@ -66,7 +68,13 @@ def _message(notification: Notification) -> Message:
         text=notification.message,
         title=notification.title,
         attributes=notification.attributes or {},
+        address=checked_address(recipient, notification.channel) or "",
     )
+
+
+def _address(channel: Channel, message: Message) -> str:
+    """The address checked at `/notify`, or (a row written before it kept them) checked now."""
+    return message.address or channel.address_of(message.recipient)
 
 
 class Suppressed(Exception):
@@ -77,14 +85,18 @@ class Suppressed(Exception):
         self.reason = reason
 
 
+def _suppressed(channel: Channel, reason: str | None) -> Suppressed:
+    return Suppressed(f"the address is suppressed on {channel.name} ({reason})")
+
+
 async def _check_suppression(context: ReceiptContext, channel: Channel, message: Message) -> None:
     try:
-        address = channel.address_of(message.recipient)
+        address = _address(channel, message)
     except RecipientUnreachable:
         return  # the send reports it
     found = await suppression.active(channel.name, context.rules.address_hash(channel.name, address))
     if found is not None:
-        raise Suppressed(f"the address is suppressed on {channel.name} ({found.reason})")
+        raise _suppressed(channel, found.reason)
 
 
 class DeliveryWorker(QueueWorker[Notification]):
@@ -117,6 +129,18 @@ class DeliveryWorker(QueueWorker[Notification]):
         self._flow_read_at = -math.inf
         self._probes: set[str] = set()
         self._slots: dict[str, datetime] = {}
+        # Suppression looked up for each claim's rows in one query, beside the sends' start:
+        # notification id -> that lookup (reasons by id; no entry: not suppressed). A row without
+        # an entry is looked up before its send.
+        self._suppression: dict[str, asyncio.Future[dict[str, str]]] = {}
+        self.recorder = AttemptRecorder(
+            queue=self.queue,
+            channels=channels,
+            receipts=receipts,
+            policy=policy,
+            rng=lambda: self.rng,
+            clock=self.clock,
+        )
 
     async def before_claim(self) -> None:
         """Refresh the shared channel states (each poll at most) and the queue-depth gauge (once a second)."""
@@ -169,18 +193,42 @@ class DeliveryWorker(QueueWorker[Notification]):
             if channel in self.flow.config.rates:  # a probe is a send like any other
                 [self._slots[probe[0].pk]] = await self.flow.reserve(channel, 1, now)
             rows += probe
+        if rows:
+            lookup = asyncio.ensure_future(self._look_up_suppressions(rows))
+            self._suppression.update((row.pk, lookup) for row in rows)
         return rows
+
+    async def _look_up_suppressions(self, rows: list[Notification]) -> dict[str, str]:
+        """Which claimed rows' addresses are suppressed on their channel (reasons by notification
+        id), in one query for all, run beside the loop rather than in its way.
+
+        An address suppressed between this claim and the send still gets that one message, as
+        one suppressed between a per-send lookup and the send would."""
+        keys: dict[str, tuple[str, str]] = {}
+        for row in rows:
+            channel = self.channels.get(row.channel)
+            if channel is None:
+                continue
+            try:
+                address = _address(channel, _message(row))
+            except RecipientUnreachable:
+                continue  # the send reports it
+            keys[row.pk] = (channel.name, self.receipts.rules.address_hash(channel.name, address))
+        found = await suppression.active_among(keys.values())
+        return {pk: found[key] or "" for pk, key in keys.items() if key in found}
 
     async def process(self, notification: Notification) -> None:
         probe = notification.pk in self._probes
         self._probes.discard(notification.pk)
         slot = self._slots.pop(notification.pk, None)
         if await self._kept_quiet(notification, probe=probe):
+            self._suppression.pop(notification.pk, None)
             return
         if slot is not None:
             await asyncio.sleep(max(0.0, (slot - self.clock()).total_seconds()))
         held = None if probe else self.flow.held_until(notification.channel, self.clock())
         if held is not None:  # held since the claim: back to the queue, no attempt used
+            self._suppression.pop(notification.pk, None)
             await self.queue.retry_later(notification, max(0.0, (held - self.clock()).total_seconds()))
             return
         await self.deliver(notification, probe=probe)
@@ -205,6 +253,7 @@ class DeliveryWorker(QueueWorker[Notification]):
 
     async def deliver(self, notification: Notification, *, probe: bool = False) -> None:
         """One attempt through the notification's current channel, then record how it went."""
+        lookup = self._suppression.pop(notification.pk, None)
         channel = self.channels.get(notification.channel)
         started_at = self.clock()
         started = time.perf_counter()
@@ -216,7 +265,7 @@ class DeliveryWorker(QueueWorker[Notification]):
             if channel is None:
                 raise PermanentDeliveryError(f"channel {notification.channel!r} is not installed here")
             message = _message(notification)
-            await _check_suppression(self.receipts, channel, message)
+            await self._check_suppression(notification, channel, message, lookup)
             async with asyncio.timeout(self.lease_seconds * 0.8):  # never outlive the lease
                 receipt = await send(channel, message, self.session)
             outcome, provider_status = AttemptOutcome.SENT, receipt.provider_status
@@ -243,15 +292,35 @@ class DeliveryWorker(QueueWorker[Notification]):
         counted = await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe)
         await self._record_while_leased(
             notification,
-            outcome=outcome,
-            counted=counted,
-            provider_status=provider_status,
-            retry_after=retry_after,
-            error=error,
-            started_at=started_at,
-            duration=duration,
-            reference=reference,
+            Attempt(
+                outcome=outcome,
+                counted=counted,
+                provider_status=provider_status,
+                retry_after=retry_after,
+                error=error,
+                started_at=started_at,
+                duration=duration,
+                reference=reference,
+            ),
         )
+
+    async def _check_suppression(
+        self,
+        notification: Notification,
+        channel: Channel,
+        message: Message,
+        lookup: asyncio.Future[dict[str, str]] | None,
+    ) -> None:
+        """Raise Suppressed if the address is suppressed: by the claim's lookup, else (none, or it
+        failed) by a lookup of its own."""
+        found = None
+        if lookup is not None:
+            with contextlib.suppress(Exception):  # if it failed, this address is looked up alone
+                found = await lookup
+        if found is None:
+            await _check_suppression(self.receipts, channel, message)
+        elif notification.pk in found:
+            raise _suppressed(channel, found[notification.pk] or None)
 
     async def _learn(
         self,
@@ -280,143 +349,46 @@ class DeliveryWorker(QueueWorker[Notification]):
             )
             return True
 
-    async def _record_while_leased(self, notification: Notification, **attempt) -> None:
-        """Record the attempt, retrying a database failure while the lease lasts.
+    async def _record_while_leased(self, notification: Notification, attempt: Attempt) -> None:
+        """Record the attempt with the others that end meanwhile (`recording`); if that batch cannot
+        be written, record it on its own, retrying a database failure while the lease lasts.
 
         Giving up would let the lease run out and the message be sent again
         although this process knows how the attempt ended.
         """
+        written, recorded = await self.recorder.record(notification, attempt)
+        if not written:
+            recorded = await self._record_alone(notification, attempt)
+        if recorded is not None:
+            self._recorded(notification, attempt, recorded)
+
+    async def _record_alone(self, notification: Notification, attempt: Attempt) -> Recorded | None:
         for pause in RECORD_RETRY_PAUSES:
             try:
-                await self._record(notification, **attempt)
-                return
+                return await self.recorder.record_alone(notification, attempt)
             except Exception as exc:
                 lease_left = (notification.lease_expires_at - self.clock()).total_seconds()
                 if not is_database_unavailable(exc) or lease_left < pause + 1:
                     raise
                 log.warning("cannot record an attempt yet; retrying", extra={"notification": notification.id})
                 await asyncio.sleep(pause)
-        await self._record(notification, **attempt)
+        return await self.recorder.record_alone(notification, attempt)
 
-    async def _record(
-        self,
-        notification: Notification,
-        *,
-        outcome: AttemptOutcome,
-        counted: bool,
-        provider_status: int | None,
-        retry_after: float | None,
-        error: str | None,
-        started_at: datetime,
-        duration: float,
-        reference: str | None,
-    ) -> None:
-        now = self.clock()
-        following = next_state(
-            outcome=outcome,
-            counted=counted,
-            attempts_on_channel=notification.attempts_on_channel,
-            fallback_channels=notification.fallback_channels,
-            retry_after=retry_after,
-            policy=self.policy,
-            now=now,
-            rng=self.rng,
-        )
-        number = notification.attempt_count + 1
-        recorded = {**following.updates, "attempt_count": number, "updated_at": now}
-        async with transaction() as connection:
-            kept_lease = await (
-                self.queue.finish(notification, connection, status=following.status, **recorded)
-                if following.leaves_queue
-                else self.queue.retry_later(notification, following.wait_seconds, connection, **recorded)
-            )
-            if not kept_lease:
-                log.warning("lease lost before recording an attempt", extra={"notification": notification.id})
-                return
-            await DeliveryAttempt.create(
-                using_db=connection,
-                notification_id=notification.id,
-                number=number,
-                channel=notification.channel,
-                outcome=outcome,
-                provider_status=provider_status,
-                error=error[:500] if error else None,
-                retry_after_seconds=retry_after,
-                provider_reference=reference,
-                counted=counted,
-                started_at=started_at,
-                duration_ms=round(duration * 1000, 2),
-            )
-            requeued = await self._record_change(
-                notification, following, outcome, error, reference, now, connection
-            )
-        if requeued:
+    def _recorded(self, notification: Notification, attempt: Attempt, recorded: Recorded) -> None:
+        """Once committed: wake for work queued again at once, log, count."""
+        following = recorded.following
+        if recorded.requeued:
             self.wake()
         log.info(
             "attempt %s of %s: %s",
-            number,
+            recorded.number,
             notification.id,
-            outcome,
-            extra={"channel": notification.channel, "status": following.status, "error": error},
+            attempt.outcome,
+            extra={"channel": notification.channel, "status": following.status, "error": attempt.error},
         )
         if following.leaves_queue:
             self.metrics.notifications.labels(notification.channel, following.status).inc()
             if following.status is NotificationStatus.SENT:
                 self.metrics.delivery_seconds.labels(notification.channel).observe(
-                    (now - notification.created_at).total_seconds()
+                    (recorded.now - notification.created_at).total_seconds()
                 )
-
-    async def _record_change(
-        self, notification, following, outcome, error, reference, now, connection
-    ) -> bool:
-        """The event for a change of status, the confirmation timer of a send, and receipts that came
-        before the send was recorded; True if the notification was queued again at once."""
-        channel = notification.channel
-        if following.status is NotificationStatus.SENT:
-            await record_event(
-                notification,
-                NotificationStatus.SENT,
-                channel=channel,
-                source=EventSource.WORKER,
-                now=now,
-                connection=connection,
-            )
-            installed = self.channels.get(channel)
-            if (
-                notification.fallback_channels
-                and notification.confirm_within_seconds
-                and reads(installed, "parse_receipt")
-            ):
-                await start_timer(notification, channel=channel, now=now, connection=connection)
-            if reference is None:
-                return False
-            return await apply_early_receipts(
-                self.receipts, notification.id, channel=channel, reference=reference, connection=connection
-            )
-        moved_to = following.updates.get("channel")
-        if moved_to is not None and moved_to != channel:
-            await record_event(
-                notification,
-                NotificationStatus.QUEUED,
-                channel=moved_to,
-                source=EventSource.WORKER,
-                now=now,
-                connection=connection,
-                reason=(
-                    f"{error}: trying {moved_to}"
-                    if outcome is AttemptOutcome.SUPPRESSED
-                    else f"{channel} failed ({error or 'no reason given'}): trying {moved_to}"
-                ),
-                kind="fallback",
-            )
-        elif following.is_final:
-            await record_event(
-                notification,
-                following.status,
-                channel=channel,
-                source=EventSource.WORKER,
-                now=now,
-                connection=connection,
-                reason=error,
-            )
-        return False

@@ -14,11 +14,24 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 
+from apikit.returning import update_returning
 from notification_gateway.callbacks import owe_callback
 from notification_gateway.models import Notification, NotificationEvent
 from notification_gateway.status import EventSource, NotificationStatus
 
 MAX_REASON_CHARS = 200
+
+
+def counted_event() -> dict:
+    """The update that numbers one more event of a notification, to write with a change of it."""
+    return {"event_count": F("event_count") + 1}
+
+
+async def next_sequence(notification_id: str, connection: BaseDBAsyncClient) -> int:
+    """Number the notification's next event (one statement)."""
+    rows = Notification.filter(id=notification_id).using_db(connection)
+    [row] = await update_returning(rows.update(**counted_event()), '"event_count"', connection)
+    return row["event_count"]
 
 
 async def record_event(
@@ -32,18 +45,38 @@ async def record_event(
     reason: str | None = None,
     kind: str | None = None,
     tell_caller: bool = True,
+    sequence: int | None = None,
 ) -> NotificationEvent:
     """Write the event (and the callback it owes); call inside the transaction making the change.
 
     `kind` names the change in the callback's type when the status alone does not
     (`fallback`: the notification moved on to another channel); `tell_caller=False` keeps an
-    event that changes nothing (a late receipt) out of the callbacks.
+    event that changes nothing (a late receipt) out of the callbacks. `sequence` is given by a
+    caller that numbered the event itself, in the statement that made the change (`next_sequence`).
     """
-    rows = Notification.filter(id=notification.id).using_db(connection)
-    await rows.update(event_count=F("event_count") + 1)
-    (sequence,) = await rows.values_list("event_count", flat=True)
-    event = await NotificationEvent.create(
-        using_db=connection,
+    if sequence is None:
+        sequence = await next_sequence(notification.id, connection)
+    event = new_event(
+        notification, status, channel=channel, source=source, now=now, sequence=sequence, reason=reason
+    )
+    await event.save(using_db=connection)
+    if tell_caller and source is not EventSource.CALLER:
+        await owe_callback(notification, event, kind=kind or str(status), connection=connection)
+    return event
+
+
+def new_event(
+    notification: Notification,
+    status: NotificationStatus,
+    *,
+    channel: str,
+    source: EventSource,
+    now: datetime,
+    sequence: int,
+    reason: str | None = None,
+) -> NotificationEvent:
+    """The event, not yet saved: `record_event` saves it, a batch saves many in one statement."""
+    return NotificationEvent(
         notification_id=notification.id,
         sequence=sequence,
         status=status,
@@ -52,6 +85,3 @@ async def record_event(
         reason=reason[:MAX_REASON_CHARS] if reason else None,
         occurred_at=now,
     )
-    if tell_caller and source is not EventSource.CALLER:
-        await owe_callback(notification, event, kind=kind or str(status), connection=connection)
-    return event

@@ -15,6 +15,7 @@ from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
 from apikit.tracing import current_traceparent
+from notification_gateway.addresses import ADDRESSES, checked_addresses
 from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, owe_callback
 from notification_gateway.contract import Recipient
 from notification_gateway.events import record_event
@@ -126,7 +127,11 @@ async def accept_for(
         zone=ZoneInfo(recipient_in.timezone) if recipient_in.timezone else default_timezone,
         critical=critical,
     )
-    key = address_key(route.channel, channels.get(route.channel).address_of(recipient))
+    addresses = checked_addresses(channels, [route.channel, *route.fallbacks], recipient)
+    primary = addresses.get(route.channel)
+    if primary is None:  # unusable: let the channel say so, as routing lets it through only if usable
+        primary = channels.get(route.channel).address_of(recipient)
+    key = address_key(route.channel, primary)
     await check_cap(caps, channel=route.channel, key=key, now=now, connection=connection)
     values = placeholders_for(recipient.id, recipient.name, request.attributes)
     notification = await Notification.create(
@@ -134,7 +139,7 @@ async def accept_for(
         caller=caller,
         recipient_id=recipient.id,
         # The zone stays with the recipient: every later send checks quiet hours again in it.
-        recipient={"name": recipient.name, "contacts": dict(recipient.contacts)}
+        recipient={"name": recipient.name, "contacts": dict(recipient.contacts), ADDRESSES: addresses}
         | ({"timezone": recipient_in.timezone} if recipient_in.timezone else {}),
         message=render(request.message, values),
         title=render(request.title, values) if request.title else None,

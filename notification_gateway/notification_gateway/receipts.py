@@ -172,8 +172,22 @@ async def _lock(connection: BaseDBAsyncClient, channel: str, reference: str) -> 
     """Serialise a receipt with the recording of the send it names (PostgreSQL; SQLite has one writer)."""
     if connection.capabilities.dialect == "postgres":
         await connection.execute_query(
-            "SELECT pg_advisory_xact_lock(hashtext($1))", [f"receipt\n{channel}\n{reference}"]
+            "SELECT pg_advisory_xact_lock(hashtext($1))", [_lock_name(channel, reference)]
         )
+
+
+async def _lock_all(connection: BaseDBAsyncClient, keys: Sequence[tuple[str, str]]) -> None:
+    """`_lock` for many sends in one statement, in a fixed order (two batches never wait on each
+    other in a circle)."""
+    if connection.capabilities.dialect == "postgres":
+        names = sorted({_lock_name(channel, reference) for channel, reference in keys})
+        await connection.execute_query(
+            "SELECT pg_advisory_xact_lock(hashtext(name)) FROM unnest($1::text[]) AS name", [names]
+        )
+
+
+def _lock_name(channel: str, reference: str) -> str:
+    return f"receipt\n{channel}\n{reference}"
 
 
 async def apply_receipts(
@@ -226,25 +240,36 @@ async def _apply_one(context: ReceiptContext, channel: str, receipt: ProviderRec
         )
 
 
+@dataclass(frozen=True)
+class RecordedSend:
+    """A send being recorded whose provider gave a reference that receipts may name."""
+
+    notification_id: str
+    channel: str
+    reference: str
+
+
 async def apply_early_receipts(
-    context: ReceiptContext,
-    notification_id: str,
-    *,
-    channel: str,
-    reference: str,
-    connection: BaseDBAsyncClient,
-) -> bool:
-    """In the transaction recording a send: apply receipts that came before it. True if one hopped."""
-    await _lock(connection, channel, reference)
+    context: ReceiptContext, sends: Sequence[RecordedSend], connection: BaseDBAsyncClient
+) -> set[str]:
+    """In the transaction recording sends: apply receipts that came before them (one lookup for
+    all). The ids of the notifications a receipt sent on to a fallback."""
+    if not sends:
+        return set()
+    await _lock_all(connection, [(send.channel, send.reference) for send in sends])
+    by_reference = {(send.channel, send.reference): send.notification_id for send in sends}
     early = (
         await ProviderReceiptRecord.filter(
-            channel=channel, provider_reference=reference, notification_id__isnull=True
+            provider_reference__in=sorted({send.reference for send in sends}), notification_id__isnull=True
         )
         .using_db(connection)
         .order_by("occurred_at")
     )
-    woke = False
+    hopped_ids: set[str] = set()
     for record in early:
+        notification_id = by_reference.get((record.channel, record.provider_reference))
+        if notification_id is None:
+            continue
         await (
             ProviderReceiptRecord.filter(id=record.id)
             .using_db(connection)
@@ -253,13 +278,14 @@ async def apply_early_receipts(
         _applied, hopped = await apply_to_notification(
             context,
             notification_id,
-            channel=channel,
+            channel=record.channel,
             status=ReceiptStatus(record.status),
             reason=record.reason,
             connection=connection,
         )
-        woke |= hopped
-    return woke
+        if hopped:
+            hopped_ids.add(notification_id)
+    return hopped_ids
 
 
 def _address_hash(context: ReceiptContext, notification: Notification, channel: str) -> str | None:

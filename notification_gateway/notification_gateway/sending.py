@@ -1,6 +1,7 @@
 """One attempt through one channel, as the gateway makes it: plugins write no redaction.
 
-The gateway checks the address, hands it to the channel as `message.address`,
+The gateway checks the address (once, at `/notify`: `message.address` arrives
+checked; a message without one is checked here), hands it to the channel as `message.address`,
 and keeps that address and the channel's credentials out of every log line
 written while the channel works and out of the reason or detail it returns.
 """
@@ -25,7 +26,7 @@ async def send(channel: Channel, message: Message, session: aiohttp.ClientSessio
     hidden = (*channel.credentials(), *address_forms(raw))
     with hiding(hidden):
         try:
-            address = channel.address_of(message.recipient)
+            address = message.address or channel.address_of(message.recipient)
             hidden = (*hidden, *address_forms(address))
             with hiding(hidden):
                 receipt = await channel.send(replace(message, address=address), session)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,6 +53,17 @@ async def active(channel: str, address_hash: str, connection: BaseDBAsyncClient 
     return await Suppression.get_or_none(
         channel=channel, address_hash=address_hash, suppressed_at__isnull=False, using_db=connection
     )
+
+
+async def active_among(addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """Of (channel, address hash) pairs, those suppressed, with the reason of each (one query)."""
+    wanted = set(addresses)
+    if not wanted:
+        return {}
+    found = await Suppression.filter(
+        address_hash__in=sorted({address_hash for _, address_hash in wanted}), suppressed_at__isnull=False
+    ).values_list("channel", "address_hash", "reason")
+    return {(channel, hashed): reason for channel, hashed, reason in found if (channel, hashed) in wanted}
 
 
 async def _row(channel: str, address_hash: str, connection: BaseDBAsyncClient) -> Suppression:

@@ -375,6 +375,8 @@ class PostgresProxy:
       administrator command") but not yet the close.
     - `cut_after_commit()`: once the server confirms a COMMIT, the client's next message on that
       connection is dropped and the connection closed: the commit stands, the connection dies after it.
+      `cut_after_answer(tag)` does the same after any statement the server completes with `tag`
+      (`UPDATE 0`: a statement on its own, with no COMMIT of its own to wait for).
     - `cut_after_statement(text, at=...)`: once the client has sent a statement containing `text`,
       the connection is closed at its next message containing `at`: by default the reset query asyncpg
       sends when it hands a connection back to the pool (the statement's answer arrived, then the
@@ -394,7 +396,7 @@ class PostgresProxy:
         self.held = 0
         self.cuts = 0
         self._closes_through = asyncio.Event()
-        self._commit_armed = False
+        self._answer_armed: bytes | None = None
         self._statement_armed: tuple[bytes, bytes] | None = None
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task] = set()
@@ -406,7 +408,11 @@ class PostgresProxy:
         self._closes_through.set()
 
     def cut_after_commit(self) -> None:
-        self._commit_armed = True
+        self._answer_armed = self.COMMIT_CONFIRMED
+
+    def cut_after_answer(self, tag: bytes) -> None:
+        """Cut after the server completes a statement with `tag` (its CommandComplete message)."""
+        self._answer_armed = b"C" + (4 + len(tag) + 1).to_bytes(4, "big") + tag + b"\x00"
 
     def cut_after_statement(self, text: bytes, at: bytes = POOL_RESET) -> None:
         self._statement_armed = (text, at)
@@ -436,10 +442,11 @@ class PostgresProxy:
             while data := await server_reader.read(65536):
                 client_writer.write(data)
                 await client_writer.drain()
-                if self._commit_armed and self.COMMIT_CONFIRMED in tail + data:
-                    self._commit_armed = False
+                armed = self._answer_armed
+                if armed is not None and armed in tail + data:
+                    self._answer_armed = None
                     cut_next.set()
-                tail = data[-len(self.COMMIT_CONFIRMED) :]
+                tail = data[-64:]
 
         upstream = asyncio.create_task(to_server())
         downstream = asyncio.create_task(to_client())

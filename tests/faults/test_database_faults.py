@@ -429,9 +429,9 @@ async def test_a_key_whose_request_failed_on_a_dying_connection_can_be_retried(h
 
 async def test_the_relay_recovers_from_a_connection_that_died_after_its_claim(http, system, orders_proxy):
     await system.start(system.gateway)
-    await system.start(system.orders)  # relay on: it claims (BEGIN ... COMMIT) every 50 ms when idle
+    await system.start(system.orders)  # relay on: it claims (one UPDATE, nothing due) every 50 ms when idle
 
-    orders_proxy.cut_after_commit()  # the next COMMIT is an idle relay claim's
+    orders_proxy.cut_after_answer(b"UPDATE 0")  # the next is an idle relay claim's
     await wait_until(lambda: _cut(orders_proxy), "the connection to die after a relay claim")
     order = await place_order(http, system.orders)
 

@@ -13,11 +13,11 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from notification_gateway import PermanentDeliveryError, RetryableDeliveryError
+from notification_gateway import PermanentDeliveryError, RetryableDeliveryError, recording
 from notification_gateway.delivery import DeliveryWorker
 from notification_gateway.keys import FLOW
 from notification_gateway.metrics import DeliveryMetrics
-from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.models import DeliveryAttempt, Notification, NotificationEvent
 from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.receipts import ReceiptContext
@@ -322,3 +322,92 @@ async def test_claims_skip_rows_other_workers_have_locked_on_postgresql(client, 
         assert sql.endswith("FOR UPDATE SKIP LOCKED")
     else:
         assert "FOR UPDATE" not in sql  # SQLite has no row locks: one process delivers
+
+
+async def test_attempts_that_end_together_are_recorded_in_one_transaction(
+    client, make_worker, pigeon, monkeypatch
+):
+    ids = await _queue(client, 5)
+    worker = make_worker()
+    transactions = []
+    real = recording.transaction
+
+    def counted():
+        transactions.append(1)
+        return real()
+
+    monkeypatch.setattr(recording, "transaction", counted)
+
+    await _run_once(worker)
+
+    assert len(transactions) == 1
+    assert sorted(m.notification_id for m in pigeon.channel.sent) == sorted(ids)
+    for notification_id in ids:
+        stored = await Notification.get(id=notification_id)
+        assert (stored.status, stored.lease_owner, stored.attempt_count) == (NotificationStatus.SENT, None, 1)
+        events = await NotificationEvent.filter(notification_id=notification_id).order_by("sequence")
+        assert [(e.sequence, e.status) for e in events] == [
+            (1, NotificationStatus.QUEUED),
+            (2, NotificationStatus.SENT),
+        ]
+        assert stored.event_count == 2
+
+
+async def test_a_batch_that_cannot_be_written_is_recorded_attempt_by_attempt(
+    client, make_worker, pigeon, monkeypatch
+):
+    ids = await _queue(client, 3)
+    worker = make_worker()
+    real = worker.recorder._write
+    batches = []
+
+    async def failing_batches(items, connection):
+        batches.append(len(items))
+        if len(batches) == 1:
+            raise RuntimeError("the first batch fails")
+        return await real(items, connection)
+
+    monkeypatch.setattr(worker.recorder, "_write", failing_batches)
+
+    await _run_once(worker)
+
+    assert batches[0] == 3
+    assert batches[1:] == [1, 1, 1]  # then each on its own
+    for notification_id in ids:
+        assert (await Notification.get(id=notification_id)).status is NotificationStatus.SENT
+        assert await DeliveryAttempt.filter(notification_id=notification_id).count() == 1
+
+
+async def test_the_address_is_checked_at_notify_and_sent_as_checked(client, make_worker, pigeon):
+    checks = []
+    original = pigeon.channel.check_address
+
+    def check_address(value: str) -> str:
+        checks.append(value)
+        return original(value).upper()
+
+    pigeon.channel.check_address = check_address
+    [notification_id] = await _queue(client)
+    checked_at_notify = len(checks)
+    stored = await Notification.get(id=notification_id)
+
+    await _run_once(make_worker())
+
+    assert checked_at_notify >= 1
+    assert stored.recipient["addresses"] == {"pigeon": "LOFT-7"}
+    assert stored.recipient["contacts"]["loft"] == "loft-7"  # as the caller gave it
+    assert [m.address for m in pigeon.channel.sent] == ["LOFT-7"]
+    assert len(checks) == checked_at_notify  # none at the send
+
+
+async def test_a_notification_stored_without_checked_addresses_is_checked_at_the_send(
+    client, make_worker, pigeon
+):
+    [notification_id] = await _queue(client)
+    stored = await Notification.get(id=notification_id)
+    legacy = {key: value for key, value in stored.recipient.items() if key != "addresses"}
+    await Notification.filter(id=notification_id).update(recipient=legacy)
+
+    await _run_once(make_worker())
+
+    assert [m.address for m in pigeon.channel.sent] == ["loft-7"]

@@ -1,0 +1,341 @@
+"""Recording delivery attempts: many per transaction, in a fixed number of statements.
+
+An attempt's record is the notification's new state (lease released, only if
+still held), the attempt row, the event for a change of status, the callback
+that event owes, the confirmation timer of a send, and receipts that came
+before the send was recorded. Attempts that end while the batches being
+written wait on the database form the next, so under load one transaction records many of them and
+at low load an attempt waits for none. On PostgreSQL a batch is one UPDATE of
+every notification (`unnest` of the values, `RETURNING` the numbered events),
+one advisory lock statement and one lookup of early receipts, and one INSERT
+each for attempts, events, callbacks and timers, however many attempts it holds.
+
+A notification stays leased until the batch holding its record commits. A
+process that dies first loses the record of at most the attempts in flight
+(each of which had sent its message or was sending it); their leases run out
+and the messages go again, exactly as for a crash during the sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from apikit.database import transaction
+from apikit.queue import LeasedQueue
+from apikit.tracing import current_traceparent
+from notification_gateway.callbacks import callback_for
+from notification_gateway.confirmation import timer_for
+from notification_gateway.events import counted_event, new_event
+from notification_gateway.models import (
+    Callback,
+    ConfirmationTimer,
+    DeliveryAttempt,
+    Notification,
+    NotificationEvent,
+)
+from notification_gateway.plugins import ChannelRegistry
+from notification_gateway.policy import Next, RetryPolicy, next_state
+from notification_gateway.receipts import ReceiptContext, RecordedSend, apply_early_receipts, reads
+from notification_gateway.status import AttemptOutcome, EventSource, NotificationStatus
+
+log = logging.getLogger("notification_gateway.delivery")
+
+#: At most this many attempts per transaction (a worker has at most its concurrency in flight).
+BATCH_MAX = 200
+#: Batches written at once, each on its own connection: an attempt that ends while they are all
+#: busy waits for the next free one. More than one, because a batch spends most of its time waiting
+#: for round trips to the database, not working.
+WRITERS_MAX = 2
+
+# Every notification of the batch in one statement; a row whose lease is no longer the batch's
+# claim is left alone and not returned. NULL keeps a column as it is.
+_RELEASE_ALL = """
+UPDATE "notifications" AS n SET
+    "status" = v.status,
+    "attempt_count" = v.attempt_count,
+    "attempts_on_channel" = v.attempts_on_channel,
+    "updated_at" = v.updated_at,
+    "next_attempt_at" = COALESCE(v.next_attempt_at, n."next_attempt_at"),
+    "finished_at" = COALESCE(v.finished_at, n."finished_at"),
+    "channel" = COALESCE(v.channel, n."channel"),
+    "fallback_channels" = COALESCE(v.fallback_channels::jsonb, n."fallback_channels"),
+    "event_count" = n."event_count" + v.events,
+    "lease_owner" = NULL,
+    "lease_expires_at" = NULL
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::timestamptz[],
+    $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::int[]
+) AS v(id, lease_owner, status, attempt_count, attempts_on_channel, updated_at,
+       next_attempt_at, finished_at, channel, fallback_channels, events)
+WHERE n."id" = v.id AND n."lease_owner" = v.lease_owner
+RETURNING n."id", n."event_count"
+"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one attempt through a channel ended."""
+
+    outcome: AttemptOutcome
+    counted: bool
+    provider_status: int | None
+    retry_after: float | None
+    error: str | None
+    started_at: datetime
+    duration: float
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """The event an attempt's record writes: the new status, on which channel, why."""
+
+    status: NotificationStatus
+    channel: str
+    reason: str | None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording one attempt wrote."""
+
+    following: Next
+    number: int
+    now: datetime
+    requeued: bool
+
+
+@dataclass
+class _Item:
+    notification: Notification
+    attempt: Attempt
+    traceparent: str | None
+    done: asyncio.Future[tuple[bool, Recorded | None]] | None = None
+    following: Next | None = None
+    change: Change | None = None
+
+
+def change_of(notification: Notification, following: Next, attempt: Attempt) -> Change | None:
+    """The event for a change of status: a send, a move to another channel, or an end."""
+    channel, error = notification.channel, attempt.error
+    if following.status is NotificationStatus.SENT:
+        return Change(NotificationStatus.SENT, channel, None)
+    moved_to = following.updates.get("channel")
+    if moved_to is not None and moved_to != channel:
+        reason = (
+            f"{error}: trying {moved_to}"
+            if attempt.outcome is AttemptOutcome.SUPPRESSED
+            else f"{channel} failed ({error or 'no reason given'}): trying {moved_to}"
+        )
+        return Change(NotificationStatus.QUEUED, moved_to, reason, kind="fallback")
+    if following.is_final:
+        return Change(following.status, channel, error)
+    return None
+
+
+class AttemptRecorder:
+    """Records one delivery worker's attempts, batching those that end together."""
+
+    def __init__(
+        self,
+        *,
+        queue: LeasedQueue[Notification],
+        channels: ChannelRegistry,
+        receipts: ReceiptContext,
+        policy: RetryPolicy,
+        rng: Callable[[], random.Random],
+        clock: Callable[[], datetime],
+    ) -> None:
+        """`rng` gives the worker's jitter source at each use, so a worker that swaps it is heard."""
+        self.queue = queue
+        self.channels = channels
+        self.receipts = receipts
+        self.policy = policy
+        self.rng = rng
+        self.clock = clock
+        self._waiting: list[_Item] = []
+        self._writers: set[asyncio.Task] = set()
+
+    async def record(self, notification: Notification, attempt: Attempt) -> tuple[bool, Recorded | None]:
+        """Record with the next batch: (True, what was written, None if the lease was lost) once it
+        committed; (False, None) if the batch failed, and nothing of it was written."""
+        item = _Item(notification, attempt, current_traceparent())
+        item.done = asyncio.get_running_loop().create_future()
+        self._waiting.append(item)
+        if len(self._writers) < WRITERS_MAX:
+            writer = asyncio.create_task(self._write_batches(), name="record attempts")
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        return await item.done
+
+    async def record_alone(self, notification: Notification, attempt: Attempt) -> Recorded | None:
+        """Record in a transaction of its own; None if the lease was lost. Raises what the database raised."""
+        item = _Item(notification, attempt, current_traceparent())
+        async with transaction() as connection:
+            [result] = await self._write([item], connection)
+        return result
+
+    async def _write_batches(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:BATCH_MAX], self._waiting[BATCH_MAX:]
+            try:
+                async with transaction() as connection:
+                    results = await self._write(batch, connection)
+            except Exception as exc:
+                log.warning(
+                    "cannot record a batch of attempts; recording each on its own",
+                    extra={"attempts": len(batch), "error": type(exc).__name__},
+                )
+                outcomes = [(False, None)] * len(batch)
+            else:
+                outcomes = [(True, result) for result in results]
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if item.done is not None and not item.done.done():
+                    item.done.set_result(outcome)
+
+    async def _write(self, items: list[_Item], connection: BaseDBAsyncClient) -> list[Recorded | None]:
+        now = self.clock()
+        for item in items:
+            notification = item.notification
+            item.following = next_state(
+                outcome=item.attempt.outcome,
+                counted=item.attempt.counted,
+                attempts_on_channel=notification.attempts_on_channel,
+                fallback_channels=notification.fallback_channels,
+                retry_after=item.attempt.retry_after,
+                policy=self.policy,
+                now=now,
+                rng=self.rng(),
+            )
+            item.change = change_of(notification, item.following, item.attempt)
+        if connection.capabilities.dialect == "postgres":
+            sequences = await self._release_all(items, now, connection)
+        else:
+            sequences = {}
+            for item in items:
+                kept = await self._release(item, now, connection)
+                if kept is not None:
+                    sequences[item.notification.id] = kept
+        attempts: list[DeliveryAttempt] = []
+        events: list[NotificationEvent] = []
+        callbacks: list[Callback] = []
+        timers: list[ConfirmationTimer] = []
+        sends: list[RecordedSend] = []
+        for item in items:
+            notification, attempt, change = item.notification, item.attempt, item.change
+            if notification.id not in sequences:
+                log.warning("lease lost before recording an attempt", extra={"notification": notification.id})
+                continue
+            attempts.append(
+                DeliveryAttempt(
+                    notification_id=notification.id,
+                    number=notification.attempt_count + 1,
+                    channel=notification.channel,
+                    outcome=attempt.outcome,
+                    provider_status=attempt.provider_status,
+                    error=attempt.error[:500] if attempt.error else None,
+                    retry_after_seconds=attempt.retry_after,
+                    provider_reference=attempt.reference,
+                    counted=attempt.counted,
+                    started_at=attempt.started_at,
+                    duration_ms=round(attempt.duration * 1000, 2),
+                )
+            )
+            if change is None:
+                continue
+            event = new_event(
+                notification,
+                change.status,
+                channel=change.channel,
+                source=EventSource.WORKER,
+                now=now,
+                sequence=sequences[notification.id],
+                reason=change.reason,
+            )
+            events.append(event)
+            kind = change.kind or str(change.status)
+            if (
+                callback := callback_for(notification, event, kind=kind, traceparent=item.traceparent)
+            ) is not None:
+                callbacks.append(callback)
+            if change.status is NotificationStatus.SENT:
+                if (
+                    notification.fallback_channels
+                    and notification.confirm_within_seconds
+                    and reads(self.channels.get(notification.channel), "parse_receipt")
+                ):
+                    timers.append(timer_for(notification, channel=notification.channel, now=now))
+                if attempt.reference is not None:
+                    sends.append(RecordedSend(notification.id, notification.channel, attempt.reference))
+        for model, rows in (
+            (DeliveryAttempt, attempts),
+            (NotificationEvent, events),
+            (Callback, callbacks),
+            (ConfirmationTimer, timers),
+        ):
+            if rows:
+                await model.bulk_create(rows, using_db=connection)
+        hopped = await apply_early_receipts(self.receipts, sends, connection)
+        return [
+            Recorded(item.following, item.notification.attempt_count + 1, now, item.notification.id in hopped)
+            if item.notification.id in sequences
+            else None
+            for item in items
+        ]
+
+    def _row_values(self, item: _Item, now: datetime) -> dict[str, Any]:
+        following = item.following
+        assert following is not None
+        values = {
+            **following.updates,
+            "attempt_count": item.notification.attempt_count + 1,
+            "updated_at": now,
+            "status": following.status if following.leaves_queue else self.queue.waiting,
+        }
+        if not following.leaves_queue:
+            values["next_attempt_at"] = now + timedelta(seconds=following.wait_seconds or 0)
+        return values
+
+    async def _release(self, item: _Item, now: datetime, connection: BaseDBAsyncClient) -> int | None:
+        """One notification's new state, if its lease is still held: its event count, else None."""
+        values = self._row_values(item, now)
+        if item.change is not None:
+            values |= counted_event()
+        kept = await self.queue.finish_returning(item.notification, connection, '"event_count"', **values)
+        return None if kept is None else kept["event_count"]
+
+    async def _release_all(
+        self, items: list[_Item], now: datetime, connection: BaseDBAsyncClient
+    ) -> dict[str, int]:
+        """`_release` for every item in one statement (PostgreSQL): event counts by notification id."""
+        columns: list[list[Any]] = [[] for _ in range(11)]
+        for item in items:
+            values = self._row_values(item, now)
+            fallbacks = values.get("fallback_channels")
+            row = (
+                item.notification.id,
+                item.notification.lease_owner,
+                str(values["status"]),
+                values["attempt_count"],
+                values["attempts_on_channel"],
+                now,
+                values.get("next_attempt_at"),
+                values.get("finished_at"),
+                values.get("channel"),
+                None if fallbacks is None else json.dumps(list(fallbacks)),
+                1 if item.change is not None else 0,
+            )
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        rows = await connection.execute_query_dict(_RELEASE_ALL, columns)
+        return {row["id"]: row["event_count"] for row in rows}
