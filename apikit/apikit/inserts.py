@@ -34,7 +34,8 @@ _IMMUTABLE = (int, float, str, bool, bytes, type(None))
 class _Compiled:
     sql: str
     columns: list[str]  # field names, in the statement's order
-    defaults: dict[str, Callable[[], Any] | None]  # every column field's, None if it must be given
+    defaults: dict[str, Callable[[], Any] | None]  # every given field's, None if it must be given
+    unset: dict[str, None]  # every db column: the instance is made empty, then filled as given
     executor: BaseExecutor  # reads the generated key back the dialect's way
 
 
@@ -68,9 +69,11 @@ class Insert(Generic[M]):
             only_in_database = field.default is None and field.has_db_default()
             if inspect.iscoroutinefunction(field.default) or only_in_database:
                 raise TypeError(f"{self.model.__name__}.{name}: Insert needs a plain Python default")
-            defaults[name] = _default_of(field)
+            if not field.generated:  # a generated key is the database's, read back after the insert
+                defaults[name] = _default_of(field)
+        unset = dict.fromkeys(meta.fields_db_projection.values())
         executor = db.executor_class(model=self.model, db=db)
-        compiled = _Compiled(executor.insert_query, list(executor.regular_columns), defaults, executor)
+        compiled = _Compiled(executor.insert_query, list(executor.regular_columns), defaults, unset, executor)
         self._compiled[db.capabilities.dialect] = compiled
         return compiled
 
@@ -83,22 +86,20 @@ class Insert(Generic[M]):
         """Insert one row on `connection` (the caller's transaction), or the model's database."""
         db = connection or self.model._choose_db(True)
         compiled = self._compiled.get(db.capabilities.dialect) or self._compile(db)
-        meta = self.model._meta
         unknown = values.keys() - compiled.defaults.keys()
         if unknown:
-            raise TypeError(f"{self.model.__name__} has no column field {', '.join(sorted(unknown))}")
-        row: dict[str, Any] = {}
+            raise TypeError(f"{self.model.__name__} has no writable field {', '.join(sorted(unknown))}")
+        # as a select makes it, then with Python values as `Model.__init__` sets them (unconverted)
+        instance = self.model._init_from_db(**compiled.unset)
         for name, default in compiled.defaults.items():
             if name in values:
-                row[meta.fields_db_projection[name]] = values[name]
+                value = values[name]
             elif default is not None:
-                row[meta.fields_db_projection[name]] = default()
-            elif meta.fields_map[name].generated:
-                row[meta.fields_db_projection[name]] = None  # the database's, read back below
+                value = default()
             else:
                 raise TypeError(f"{self.model.__name__}.{name} has no default and was not given")
-        instance = self.model._init_from_db(**row)
-        fields = meta.fields_map
+            object.__setattr__(instance, name, value)
+        fields = self.model._meta.fields_map
         params = [fields[name].to_db_value(getattr(instance, name), instance) for name in compiled.columns]
         result = await db.execute_insert(compiled.sql, params)
         await compiled.executor._process_insert_result(instance, result)

@@ -80,14 +80,16 @@ async def test_the_order_path_inserts_write_what_model_create_writes(client, ada
     )
 
 
-async def test_a_field_without_a_default_must_be_given(client, ada):
+async def test_a_field_the_insert_cannot_fill_is_refused(client, ada):
     with pytest.raises(TypeError, match=r"DNAKitOrder\.sequencing_type"):
         await INSERT_ORDER.create(None, user_id=ada.id, shipping_info=SHIPPING)
     with pytest.raises(TypeError, match=r"OutboxMessage\.next_attempt_at"):
         await INSERT_OUTBOX.create(None, payload={})
-    with pytest.raises(TypeError, match="no column field user"):
+    with pytest.raises(TypeError, match="no writable field user"):
         await INSERT_ORDER.create(
             None, user=ada, sequencing_type=SequencingType.WHOLE_EXOME, shipping_info={}
         )
+    with pytest.raises(TypeError, match="no writable field id"):  # the database numbers changes
+        await INSERT_CHANGE.create(None, id=7, order_id="o_x", kind=OrderChangeKind.PLACED, actor="a")
     assert await DNAKitOrder.all().count() == 0  # nothing was written
     assert await OutboxMessage.all().count() == 0
