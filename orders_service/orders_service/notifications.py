@@ -20,6 +20,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from apikit.alerts import ConditionLog
 from apikit.errors import DomainError
+from apikit.inserts import Insert
 from apikit.logs import request_id_var
 from apikit.tracing import current_traceparent
 from orders_service.gateway import (
@@ -34,6 +35,7 @@ from orders_service.models import DNAKitOrder, OutboxMessage, User
 
 log = logging.getLogger("orders_service.notifications")
 
+INSERT_OUTBOX = Insert(OutboxMessage)  # written with every order: the SQL is tortoise's, made once
 CHANNELS_TTL_SECONDS = 30.0
 STALE_CHANNELS_USABLE_SECONDS = 600.0
 RETRY_FETCH_AFTER_SECONDS = 5.0
@@ -179,10 +181,10 @@ class NotificationService:
             payload["title"] = title
         if self.callback_url is not None:
             payload["callback_url"] = self.callback_url
-        return await OutboxMessage.create(
-            using_db=connection,
+        return await INSERT_OUTBOX.create(
+            connection,
             id=outbox_id,
-            order=order,
+            order_id=None if order is None else order.id,
             payload=payload,
             request_id=request_id_var.get(),
             traceparent=current_traceparent(),

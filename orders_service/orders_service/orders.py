@@ -10,6 +10,7 @@ from tortoise.query_utils import Prefetch
 from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
+from apikit.inserts import Insert
 from apikit.lookups import Lookup
 from orders_service.lifecycle import OrderChangeKind, OrderStatus, allowed_next
 from orders_service.models import DNAKitOrder, OrderChange, User
@@ -17,6 +18,8 @@ from orders_service.notifications import NotificationService
 from orders_service.schemas import OrderQuery, PlaceOrder
 
 USER_BY_ID = Lookup(User, "id")  # every order looks its user up: the SQL is written once
+INSERT_ORDER = Insert(DNAKitOrder)  # and inserts the order and its "placed" change
+INSERT_CHANGE = Insert(OrderChange)
 
 
 class UnknownUser(DomainError):
@@ -81,15 +84,15 @@ async def place_order(
     `user` comes from `check_order`; users are never deleted (orders refer to them), so it
     cannot vanish in between.
     """
-    order = await DNAKitOrder.create(
-        using_db=connection,
-        user=user,
+    order = await INSERT_ORDER.create(
+        connection,
+        user_id=user.id,
         sequencing_type=command.sequencing_type,
         shipping_info=command.shipping_info.model_dump(mode="json", exclude_none=True),
         requested_channel=command.notification_channel,
         placed_by=actor,
     )
-    await OrderChange.create(using_db=connection, order=order, kind=OrderChangeKind.PLACED, actor=actor)
+    await INSERT_CHANGE.create(connection, order_id=order.id, kind=OrderChangeKind.PLACED, actor=actor)
     await notify_order_placed(
         order, user, channel=command.notification_channel, notifications=notifications, connection=connection
     )
