@@ -275,10 +275,12 @@ async def test_in_development_the_cookie_is_not_secure(aiohttp_client, orders_se
 
 async def test_an_order_placed_in_the_console_wakes_the_relay(aiohttp_client, orders_settings, monkeypatch):
     """The relay belongs to the main application, not the console's: it must still be woken."""
-    woken = []
-    monkeypatch.setattr(OutboxRelay, "wake", lambda relay: woken.append(relay))
     app = create_app(orders_settings.model_copy(update={"relay_enabled": True}))
     visitor = Visitor(await aiohttp_client(app))
+    # Spied once the app runs: PostgreSQL's listener, which holds the relay's own `wake` from
+    # start-up, wakes it too (on every connection), and is not what this test is about.
+    woken = []
+    monkeypatch.setattr(OutboxRelay, "wake", lambda relay: woken.append(relay))
     await add_staff(email="admin@example.com", name="A", role=StaffRole.ADMIN, password=PASSWORD)
     user = await User.create(id="u_ada", name="Ada Lovelace", email="ada@example.com")
     assert (await visitor.sign_in("admin@example.com")).status == 303
