@@ -20,7 +20,6 @@ database: `postgres://...` or `sqlite://path`).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ import orjson
 from aiohttp import web
 
 from apikit.ids import new_id
+from benchmarks.baselines.serving import ceiling_app, serve
 
 USER = "SELECT id, name, email, phone_number, contacts FROM users WHERE id = {0}"
 ORDER = (
@@ -198,38 +198,18 @@ async def _sqlite(app: web.Application, path: str) -> AsyncIterator[None]:
         await connection.close()
 
 
-async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 async def place_order(request: web.Request) -> web.Response:
     return await request.app[PLACE](request)
 
 
 def create_app(database_url: str) -> web.Application:
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_post("/orders", place_order)
-
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        if database_url.startswith("sqlite://"):
-            async for _ in _sqlite(app, database_url.removeprefix("sqlite://")):
-                yield
-        else:
-            async for _ in _postgres(app, database_url.replace("postgres://", "postgresql://", 1)):
-                yield
-
-    app.cleanup_ctx.append(database)
-    return app
-
-
-def main(argv: list[str]) -> None:
-    if argv != ["serve"]:
-        raise SystemExit("usage: python -m benchmarks.baselines.static_sql_orders serve")
-    app = create_app(os.environ["STATIC_SQL_DATABASE_URL"])
-    port = int(os.environ.get("STATIC_SQL_PORT", "8091"))
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    return ceiling_app(
+        database_url,
+        [web.post("/orders", place_order)],
+        postgres=_postgres,
+        sqlite=_sqlite,
+    )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    serve(sys.argv[1:], "static_sql_orders", create_app, "STATIC_SQL", 8091)

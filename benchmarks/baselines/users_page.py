@@ -23,13 +23,13 @@ USERS_PAGE_DATABASE_URL (a migrated orders database: `postgres://...` or `sqlite
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from apikit.pagination import decode_cursor, encode_cursor
+from benchmarks.baselines.serving import ceiling_app, serve
 from orders_service.user_pages import PG_PAGE_SQL, SQLITE_PAGE_SQL, UserPage, page_body
 
 
@@ -124,35 +124,14 @@ async def users_json_agg(request: web.Request) -> web.Response:
     return await _answer(request, "json_agg")
 
 
-async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 def create_app(database_url: str) -> web.Application:
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/users/", users_page)
-    app.router.add_get("/users/json_agg", users_json_agg)
-
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        if database_url.startswith("sqlite://"):
-            async for _ in _sqlite(app, database_url.removeprefix("sqlite://")):
-                yield
-        else:
-            async for _ in _postgres(app, database_url.replace("postgres://", "postgresql://", 1)):
-                yield
-
-    app.cleanup_ctx.append(database)
-    return app
-
-
-def main(argv: list[str]) -> None:
-    if argv != ["serve"]:
-        raise SystemExit("usage: python -m benchmarks.baselines.users_page serve")
-    app = create_app(os.environ["USERS_PAGE_DATABASE_URL"])
-    port = int(os.environ.get("USERS_PAGE_PORT", "8092"))
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    return ceiling_app(
+        database_url,
+        [web.get("/users/", users_page), web.get("/users/json_agg", users_json_agg)],
+        postgres=_postgres,
+        sqlite=_sqlite,
+    )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    serve(sys.argv[1:], "users_page", create_app, "USERS_PAGE", 8092)
