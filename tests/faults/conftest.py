@@ -373,18 +373,19 @@ class PostgresProxy:
     - `hold_closes`: after the server closed its side, the client's side stays open until
       `let_closes_through()`; the client has the server's last words ("terminating connection due to
       administrator command") but not yet the close.
-    - `cut_after_commit()`: once the server confirms a COMMIT, the client's next message on that
-      connection is dropped and the connection closed: the commit stands, the connection dies after it.
-      `cut_after_answer(tag)` does the same after any statement the server completes with `tag`
-      (`UPDATE 0`: a statement on its own, with no COMMIT of its own to wait for).
-    - `cut_after_statement(text, at=...)`: once the client has sent a statement containing `text`,
-      the connection is closed at its next message containing `at`: by default the reset query asyncpg
-      sends when it hands a connection back to the pool (the statement's answer arrived, then the
-      connection died); `at=b"COMMIT"` loses the transaction the statement was in.
+    - `cut_after_commit()`: once the server's confirmation of a COMMIT has reached the client, the
+      connection is closed: the commit stands and the client heard of it, then the connection died.
+    - `cut_after_answer(tag)`: once the server completes a statement with `tag` (`UPDATE 0`: a
+      statement on its own, with no COMMIT of its own to wait for), the client's next message on
+      that connection is dropped and the connection closed.
+    - `cut_after_statement(text, at=None)`: once the client has sent a statement containing `text`,
+      the connection is closed as soon as the statement's answer has reached the client (the
+      server's next ReadyForQuery); with `at`, at the client's next message containing `at` instead:
+      `at=b"COMMIT"` loses the transaction the statement was in.
     """
 
     COMMIT_CONFIRMED = b"C\x00\x00\x00\x0bCOMMIT\x00"  # CommandComplete, tag COMMIT
-    POOL_RESET = b"pg_advisory_unlock_all"  # the first statement of asyncpg's reset on release
+    READY_FOR_QUERY = b"Z\x00\x00\x00\x05"  # the server has answered everything it was sent
 
     def __init__(self, upstream_url: str) -> None:
         parts = urlsplit(upstream_url)
@@ -397,7 +398,8 @@ class PostgresProxy:
         self.cuts = 0
         self._closes_through = asyncio.Event()
         self._answer_armed: bytes | None = None
-        self._statement_armed: tuple[bytes, bytes] | None = None
+        self._answer_cuts_at_once = False
+        self._statement_armed: tuple[bytes, bytes | None] | None = None
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task] = set()
 
@@ -409,12 +411,14 @@ class PostgresProxy:
 
     def cut_after_commit(self) -> None:
         self._answer_armed = self.COMMIT_CONFIRMED
+        self._answer_cuts_at_once = True
 
     def cut_after_answer(self, tag: bytes) -> None:
         """Cut after the server completes a statement with `tag` (its CommandComplete message)."""
         self._answer_armed = b"C" + (4 + len(tag) + 1).to_bytes(4, "big") + tag + b"\x00"
+        self._answer_cuts_at_once = False
 
-    def cut_after_statement(self, text: bytes, at: bytes = POOL_RESET) -> None:
+    def cut_after_statement(self, text: bytes, at: bytes | None = None) -> None:
         self._statement_armed = (text, at)
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
@@ -423,6 +427,7 @@ class PostgresProxy:
         server_reader, server_writer = await asyncio.open_connection(*self.upstream)
         cut_next = asyncio.Event()  # cut at the client's next message
         cut_at: list[bytes] = []  # cut at the client's next message containing this
+        cut_when_answered: list[bool] = []  # cut once the server's answer has reached the client
         cut = asyncio.Event()
 
         async def to_server() -> None:
@@ -431,7 +436,11 @@ class PostgresProxy:
                     cut.set()
                     return
                 if self._statement_armed is not None and self._statement_armed[0] in data:
-                    cut_at.append(self._statement_armed[1])
+                    at = self._statement_armed[1]
+                    if at is None:
+                        cut_when_answered.append(True)
+                    else:
+                        cut_at.append(at)
                     self._statement_armed = None
                 server_writer.write(data)
                 await server_writer.drain()
@@ -445,7 +454,9 @@ class PostgresProxy:
                 armed = self._answer_armed
                 if armed is not None and armed in tail + data:
                     self._answer_armed = None
-                    cut_next.set()
+                    (cut if self._answer_cuts_at_once else cut_next).set()
+                if cut_when_answered and self.READY_FOR_QUERY in tail + data:
+                    cut.set()
                 tail = data[-64:]
 
         upstream = asyncio.create_task(to_server())

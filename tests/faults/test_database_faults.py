@@ -409,7 +409,7 @@ async def test_a_key_whose_request_failed_on_a_dying_connection_can_be_retried(h
     body = {"user_id": "u_ada", "sequencing_type": "targeted-sequencing", "shipping_info": SHIPPING}
     headers = ADMIN | {"Idempotency-Key": "placed-while-the-database-blinked"}
 
-    proxy.cut_after_statement(b'INSERT INTO "idempotency_records"')  # dies as the claim's connection is freed
+    proxy.cut_after_statement(b'INSERT INTO "idempotency_records"')  # dies once the claim is answered
     async with http.post(f"{orders.url}/orders", json=body, headers=headers) as response:
         first = response.status
     assert proxy.cuts == 1
