@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,13 +104,7 @@ def not_found() -> web.Response:
     return web.Response(status=422, text="unknown user")
 
 
-async def _postgres(app: web.Application, url: str) -> AsyncIterator[None]:
-    import asyncpg
-
-    async def no_reset(_connection: asyncpg.Connection) -> None:
-        """Nothing to reset: this handler keeps no session state (asyncpg still ends a transaction)."""
-
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=5, reset=no_reset)
+def _postgres(app: web.Application, pool: Any) -> None:
     sql = {name: postgres(statement) for name, statement in STATEMENTS.items()}
 
     async def place_order(request: web.Request) -> web.Response:
@@ -140,19 +134,9 @@ async def _postgres(app: web.Application, url: str) -> AsyncIterator[None]:
         return created(answer)
 
     app[PLACE] = place_order
-    try:
-        yield
-    finally:
-        await pool.close()
 
 
-async def _sqlite(app: web.Application, path: str) -> AsyncIterator[None]:
-    import aiosqlite
-
-    connection = await aiosqlite.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "journal_size_limit=16384", "foreign_keys=ON"):
-        await connection.execute(f"PRAGMA {pragma}")
-    connection.row_factory = aiosqlite.Row
+def _sqlite(app: web.Application, connection: Any) -> None:
     lock = asyncio.Lock()  # one connection: one transaction at a time, as tortoise does
     sql = {name: sqlite(statement) for name, statement in STATEMENTS.items()}
 
@@ -192,10 +176,6 @@ async def _sqlite(app: web.Application, path: str) -> AsyncIterator[None]:
         return created(answer)
 
     app[PLACE] = place_order
-    try:
-        yield
-    finally:
-        await connection.close()
 
 
 async def place_order(request: web.Request) -> web.Response:

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -64,13 +65,7 @@ FROM shown u
 READ = web.AppKey("read", Callable[[str, str | None, int], Awaitable[UserPage]])
 
 
-async def _postgres(app: web.Application, url: str) -> AsyncIterator[None]:
-    import asyncpg
-
-    async def no_reset(_connection: asyncpg.Connection) -> None:
-        """Nothing to reset: this handler keeps no session state."""
-
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=5, reset=no_reset)
+def _postgres(app: web.Application, pool: Any) -> None:
     queries = {"page": PG_PAGE_SQL, "json_agg": JSON_AGG_SQL}
 
     async def read(which: str, after: str | None, limit: int) -> UserPage:
@@ -79,18 +74,9 @@ async def _postgres(app: web.Application, url: str) -> AsyncIterator[None]:
         return UserPage(data.encode(), count, last_id if more else None)
 
     app[READ] = read
-    try:
-        yield
-    finally:
-        await pool.close()
 
 
-async def _sqlite(app: web.Application, path: str) -> AsyncIterator[None]:
-    import aiosqlite
-
-    connection = await aiosqlite.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "journal_size_limit=16384", "foreign_keys=ON"):
-        await connection.execute(f"PRAGMA {pragma}")
+def _sqlite(app: web.Application, connection: Any) -> None:
     lock = asyncio.Lock()  # one connection, one statement at a time, as tortoise does
 
     async def read(which: str, after: str | None, limit: int) -> UserPage:
@@ -101,10 +87,6 @@ async def _sqlite(app: web.Application, path: str) -> AsyncIterator[None]:
         return UserPage(data.encode(), count, last_id if more else None)
 
     app[READ] = read
-    try:
-        yield
-    finally:
-        await connection.close()
 
 
 async def _answer(request: web.Request, which: str) -> web.Response:
