@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from aiohttp import web
 from tortoise import Tortoise, connections
@@ -60,7 +60,8 @@ async def migrate(config: dict[str, Any]) -> None:
         await Tortoise.close_connections()
 
 
-SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
+#: `PRAGMA synchronous` values a deployment may choose (FULL by default; NORMAL is an opt-in).
+SqliteSynchronous = Literal["FULL", "NORMAL"]
 
 
 async def _keep_session(_connection: Any) -> None:
@@ -73,15 +74,17 @@ async def _keep_session(_connection: Any) -> None:
     """
 
 
-def serving_connection(database_url: str, *, sqlite_synchronous: str = "FULL") -> dict[str, Any]:
+def serving_connection(
+    database_url: str, *, sqlite_synchronous: SqliteSynchronous = "FULL"
+) -> dict[str, Any]:
     """The connection a running service uses: tortoise's own for the URL, with
     - on PostgreSQL, the pool's per-release reset made a no-op (`_keep_session`);
     - on SQLite, transactions begun without tortoise's extra COMMIT (`apikit.sqlite_client`),
       and `PRAGMA synchronous` as configured (FULL, SQLite's default, unless a deployment
       opts in to NORMAL).
     """
-    if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
-        raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
+    if sqlite_synchronous not in get_args(SqliteSynchronous):
+        raise ValueError(f"synchronous must be one of {', '.join(get_args(SqliteSynchronous))}")
     connection = expand_db_url(database_url)
     if connection["engine"] == "tortoise.backends.asyncpg":
         connection["credentials"]["reset"] = _keep_session
@@ -92,7 +95,7 @@ def serving_connection(database_url: str, *, sqlite_synchronous: str = "FULL") -
 
 
 def database_ctx(
-    config: dict[str, Any], *, sqlite_synchronous: str = "FULL"
+    config: dict[str, Any], *, sqlite_synchronous: SqliteSynchronous = "FULL"
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A `cleanup_ctx` that opens the ORM on start and closes its connections on stop.
 

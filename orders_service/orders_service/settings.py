@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from apikit.auth import Principal, TokenRegistry
+from apikit.database import SqliteSynchronous
 from apikit.settings import MIN_PRODUCTION_TOKEN_LENGTH, Environment, check_rate_limit, split_tokens
 from apikit.tracing import TracingSettings
 
@@ -27,7 +28,7 @@ class OrdersSettings(TracingSettings):
     environment: Environment = Field(Environment.PRODUCTION, alias="APP_ENV")
     database_url: str = Field("sqlite://var/orders.sqlite3", alias="ORDERS_DATABASE_URL")
     # FULL unless a deployment accepts losing the last commits on power loss for faster commits.
-    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", alias="ORDERS_SQLITE_SYNCHRONOUS")
+    sqlite_synchronous: SqliteSynchronous = Field("FULL", alias="ORDERS_SQLITE_SYNCHRONOUS")
     host: str = Field("127.0.0.1", alias="ORDERS_HOST")
     port: int = Field(8080, ge=1, le=65535, alias="ORDERS_PORT")
     admin_tokens: SecretStr | None = Field(None, alias="ADMIN_TOKEN")
