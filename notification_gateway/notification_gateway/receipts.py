@@ -176,13 +176,18 @@ async def _lock(connection: BaseDBAsyncClient, channel: str, reference: str) -> 
         )
 
 
+def receipt_locks(keys: Sequence[tuple[str, str]]) -> list[str]:
+    """The names of `_lock` for many sends (channel, reference), in the fixed order they are taken
+    in (two batches never wait on each other in a circle)."""
+    return sorted({_lock_name(channel, reference) for channel, reference in keys})
+
+
 async def _lock_all(connection: BaseDBAsyncClient, keys: Sequence[tuple[str, str]]) -> None:
-    """`_lock` for many sends in one statement, in a fixed order (two batches never wait on each
-    other in a circle)."""
+    """`_lock` for many sends in one statement."""
     if connection.capabilities.dialect == "postgres":
-        names = sorted({_lock_name(channel, reference) for channel, reference in keys})
         await connection.execute_query(
-            "SELECT pg_advisory_xact_lock(hashtext(name)) FROM unnest($1::text[]) AS name", [names]
+            "SELECT pg_advisory_xact_lock(hashtext(name)) FROM unnest($1::text[]) AS name",
+            [receipt_locks(keys)],
         )
 
 
@@ -250,13 +255,20 @@ class RecordedSend:
 
 
 async def apply_early_receipts(
-    context: ReceiptContext, sends: Sequence[RecordedSend], connection: BaseDBAsyncClient
+    context: ReceiptContext,
+    sends: Sequence[RecordedSend],
+    connection: BaseDBAsyncClient,
+    *,
+    locked: bool = False,
 ) -> set[str]:
     """In the transaction recording sends: apply receipts that came before them (one lookup for
-    all). The ids of the notifications a receipt sent on to a fallback."""
+    all). The ids of the notifications a receipt sent on to a fallback. `locked`: the transaction
+    already holds the sends' locks (`receipt_locks`), taken in an earlier statement, so this
+    lookup sees every receipt a concurrent request stored without seeing the send."""
     if not sends:
         return set()
-    await _lock_all(connection, [(send.channel, send.reference) for send in sends])
+    if not locked:
+        await _lock_all(connection, [(send.channel, send.reference) for send in sends])
     by_reference = {(send.channel, send.reference): send.notification_id for send in sends}
     early = (
         await ProviderReceiptRecord.filter(

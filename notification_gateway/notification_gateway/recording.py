@@ -5,10 +5,12 @@ still held), the attempt row, the event for a change of status, the callback
 that event owes, the confirmation timer of a send, and receipts that came
 before the send was recorded. Attempts that end while the batches being
 written wait on the database form the next, so under load one transaction records many of them and
-at low load an attempt waits for none. On PostgreSQL a batch is one UPDATE of
-every notification (`unnest` of the values, `RETURNING` the numbered events),
-one advisory lock statement and one lookup of early receipts, and one INSERT
-each for attempts, events, callbacks and timers, however many attempts it holds.
+at low load an attempt waits for none. On PostgreSQL a batch is one statement
+(`_RECORD_ALL`: the UPDATE of every notification from `unnest` of the values,
+the INSERTs of its attempts and numbered events, the receipts' advisory locks),
+then one lookup of early receipts, and an INSERT each for callbacks and timers
+when there are any: four round trips with BEGIN and COMMIT, however many
+attempts it holds.
 
 A notification stays leased until the batch holding its record commits. A
 process that dies first loses the record of at most the attempts in flight
@@ -34,7 +36,7 @@ from apikit.queue import LeasedQueue
 from apikit.tracing import current_traceparent
 from notification_gateway.callbacks import callback_for
 from notification_gateway.confirmation import timer_for
-from notification_gateway.events import counted_event, new_event
+from notification_gateway.events import MAX_REASON_CHARS, counted_event, new_event
 from notification_gateway.models import (
     Callback,
     ConfirmationTimer,
@@ -44,7 +46,13 @@ from notification_gateway.models import (
 )
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.policy import Next, RetryPolicy, next_state
-from notification_gateway.receipts import ReceiptContext, RecordedSend, apply_early_receipts, reads
+from notification_gateway.receipts import (
+    ReceiptContext,
+    RecordedSend,
+    apply_early_receipts,
+    reads,
+    receipt_locks,
+)
 from notification_gateway.status import AttemptOutcome, EventSource, NotificationStatus
 
 log = logging.getLogger("notification_gateway.delivery")
@@ -56,28 +64,60 @@ BATCH_MAX = 200
 #: for round trips to the database, not working.
 WRITERS_MAX = 2
 
-# Every notification of the batch in one statement; a row whose lease is no longer the batch's
-# claim is left alone and not returned. NULL keeps a column as it is.
-_RELEASE_ALL = """
-UPDATE "notifications" AS n SET
-    "status" = v.status,
-    "attempt_count" = v.attempt_count,
-    "attempts_on_channel" = v.attempts_on_channel,
-    "updated_at" = v.updated_at,
-    "next_attempt_at" = COALESCE(v.next_attempt_at, n."next_attempt_at"),
-    "finished_at" = COALESCE(v.finished_at, n."finished_at"),
-    "channel" = COALESCE(v.channel, n."channel"),
-    "fallback_channels" = COALESCE(v.fallback_channels::jsonb, n."fallback_channels"),
-    "event_count" = n."event_count" + v.events,
-    "lease_owner" = NULL,
-    "lease_expires_at" = NULL
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::timestamptz[],
-    $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::int[]
-) AS v(id, lease_owner, status, attempt_count, attempts_on_channel, updated_at,
-       next_attempt_at, finished_at, channel, fallback_channels, events)
-WHERE n."id" = v.id AND n."lease_owner" = v.lease_owner
-RETURNING n."id", n."event_count"
+# A batch's record on PostgreSQL, in one statement: every notification's new state (a row whose
+# lease is no longer the batch's claim is left alone and not returned; NULL keeps a column as it
+# is), the attempt rows and the events of the rows it changed, each event numbered by the UPDATE,
+# and the advisory locks that serialise the recorded sends with their receipts (`receipts`), taken
+# in a fixed order. Returns each changed notification's event count.
+_RECORD_ALL = """
+WITH v AS (
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::timestamptz[],
+        $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::int[]
+    ) AS v(id, lease_owner, status, attempt_count, attempts_on_channel, updated_at,
+           next_attempt_at, finished_at, channel, fallback_channels, events)
+), locked AS (
+    SELECT count(pg_advisory_xact_lock(hashtext(name))) AS n
+    FROM (SELECT unnest($12::text[]) AS name ORDER BY 1) AS names
+), updated AS (
+    UPDATE "notifications" AS n SET
+        "status" = v.status,
+        "attempt_count" = v.attempt_count,
+        "attempts_on_channel" = v.attempts_on_channel,
+        "updated_at" = v.updated_at,
+        "next_attempt_at" = COALESCE(v.next_attempt_at, n."next_attempt_at"),
+        "finished_at" = COALESCE(v.finished_at, n."finished_at"),
+        "channel" = COALESCE(v.channel, n."channel"),
+        "fallback_channels" = COALESCE(v.fallback_channels::jsonb, n."fallback_channels"),
+        "event_count" = n."event_count" + v.events,
+        "lease_owner" = NULL,
+        "lease_expires_at" = NULL
+    FROM v
+    WHERE n."id" = v.id AND n."lease_owner" = v.lease_owner
+    RETURNING n."id", n."event_count"
+), attempts AS (
+    INSERT INTO "delivery_attempts" (
+        "notification_id", "number", "channel", "outcome", "provider_status", "error",
+        "retry_after_seconds", "provider_reference", "counted", "started_at", "duration_ms"
+    )
+    SELECT a.notification_id, a.number, a.channel, a.outcome, a.provider_status, a.error,
+           a.retry_after_seconds, a.provider_reference, a.counted, a.started_at, a.duration_ms
+    FROM unnest(
+        $13::text[], $14::int[], $15::text[], $16::text[], $17::int[], $18::text[],
+        $19::float8[], $20::text[], $21::bool[], $22::timestamptz[], $23::float8[]
+    ) AS a(notification_id, number, channel, outcome, provider_status, error,
+           retry_after_seconds, provider_reference, counted, started_at, duration_ms)
+    JOIN updated AS u ON u."id" = a.notification_id
+), events AS (
+    INSERT INTO "notification_events" (
+        "notification_id", "sequence", "status", "channel", "source", "reason", "occurred_at"
+    )
+    SELECT e.notification_id, u."event_count", e.status, e.channel, e.source, e.reason, e.occurred_at
+    FROM unnest($24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::timestamptz[])
+        AS e(notification_id, status, channel, source, reason, occurred_at)
+    JOIN updated AS u ON u."id" = e.notification_id
+)
+SELECT u."id", u."event_count" FROM updated AS u CROSS JOIN locked
 """
 
 
@@ -218,80 +258,104 @@ class AttemptRecorder:
                 rng=self.rng(),
             )
             item.change = change_of(notification, item.following, item.attempt)
+        sends = [
+            RecordedSend(item.notification.id, item.notification.channel, item.attempt.reference)
+            for item in items
+            if item.change is not None
+            and item.change.status is NotificationStatus.SENT
+            and item.attempt.reference is not None
+        ]
         if connection.capabilities.dialect == "postgres":
-            sequences = await self._release_all(items, now, connection)
+            sequences = await self._record_all(items, sends, now, connection)
         else:
-            sequences = {}
-            for item in items:
-                kept = await self._release(item, now, connection)
-                if kept is not None:
-                    sequences[item.notification.id] = kept
-        attempts: list[DeliveryAttempt] = []
-        events: list[NotificationEvent] = []
+            sequences = await self._record_each(items, now, connection)
         callbacks: list[Callback] = []
         timers: list[ConfirmationTimer] = []
-        sends: list[RecordedSend] = []
         for item in items:
-            notification, attempt, change = item.notification, item.attempt, item.change
+            notification, change = item.notification, item.change
             if notification.id not in sequences:
                 log.warning("lease lost before recording an attempt", extra={"notification": notification.id})
                 continue
-            attempts.append(
-                DeliveryAttempt(
-                    notification_id=notification.id,
-                    number=notification.attempt_count + 1,
-                    channel=notification.channel,
-                    outcome=attempt.outcome,
-                    provider_status=attempt.provider_status,
-                    error=attempt.error[:500] if attempt.error else None,
-                    retry_after_seconds=attempt.retry_after,
-                    provider_reference=attempt.reference,
-                    counted=attempt.counted,
-                    started_at=attempt.started_at,
-                    duration_ms=round(attempt.duration * 1000, 2),
-                )
-            )
             if change is None:
                 continue
-            event = new_event(
-                notification,
-                change.status,
-                channel=change.channel,
-                source=EventSource.WORKER,
-                now=now,
-                sequence=sequences[notification.id],
-                reason=change.reason,
-            )
-            events.append(event)
-            kind = change.kind or str(change.status)
-            if (
-                callback := callback_for(notification, event, kind=kind, traceparent=item.traceparent)
-            ) is not None:
-                callbacks.append(callback)
-            if change.status is NotificationStatus.SENT:
+            if notification.callback_url:
+                event = self._event(item, now, sequences[notification.id])
+                kind = change.kind or str(change.status)
                 if (
-                    notification.fallback_channels
-                    and notification.confirm_within_seconds
-                    and reads(self.channels.get(notification.channel), "parse_receipt")
-                ):
-                    timers.append(timer_for(notification, channel=notification.channel, now=now))
-                if attempt.reference is not None:
-                    sends.append(RecordedSend(notification.id, notification.channel, attempt.reference))
-        for model, rows in (
-            (DeliveryAttempt, attempts),
-            (NotificationEvent, events),
-            (Callback, callbacks),
-            (ConfirmationTimer, timers),
-        ):
+                    callback := callback_for(notification, event, kind=kind, traceparent=item.traceparent)
+                ) is not None:
+                    callbacks.append(callback)
+            if (
+                change.status is NotificationStatus.SENT
+                and notification.fallback_channels
+                and notification.confirm_within_seconds
+                and reads(self.channels.get(notification.channel), "parse_receipt")
+            ):
+                timers.append(timer_for(notification, channel=notification.channel, now=now))
+        for model, rows in ((Callback, callbacks), (ConfirmationTimer, timers)):
             if rows:
                 await model.bulk_create(rows, using_db=connection)
-        hopped = await apply_early_receipts(self.receipts, sends, connection)
+        recorded_sends = [send for send in sends if send.notification_id in sequences]
+        hopped = await apply_early_receipts(self.receipts, recorded_sends, connection, locked=True)
         return [
             Recorded(item.following, item.notification.attempt_count + 1, now, item.notification.id in hopped)
             if item.notification.id in sequences
             else None
             for item in items
         ]
+
+    @staticmethod
+    def _event(item: _Item, now: datetime, sequence: int) -> NotificationEvent:
+        change = item.change
+        assert change is not None
+        return new_event(
+            item.notification,
+            change.status,
+            channel=change.channel,
+            source=EventSource.WORKER,
+            now=now,
+            sequence=sequence,
+            reason=change.reason,
+        )
+
+    @staticmethod
+    def _attempt_row(item: _Item) -> DeliveryAttempt:
+        notification, attempt = item.notification, item.attempt
+        return DeliveryAttempt(
+            notification_id=notification.id,
+            number=notification.attempt_count + 1,
+            channel=notification.channel,
+            outcome=attempt.outcome,
+            provider_status=attempt.provider_status,
+            error=attempt.error[:500] if attempt.error else None,
+            retry_after_seconds=attempt.retry_after,
+            provider_reference=attempt.reference,
+            counted=attempt.counted,
+            started_at=attempt.started_at,
+            duration_ms=round(attempt.duration * 1000, 2),
+        )
+
+    async def _record_each(
+        self, items: list[_Item], now: datetime, connection: BaseDBAsyncClient
+    ) -> dict[str, int]:
+        """SQLite (one writer, no round trips): each notification's new state, then the attempt rows
+        and events of those still leased. Event counts by notification id."""
+        sequences = {}
+        for item in items:
+            kept = await self._release(item, now, connection)
+            if kept is not None:
+                sequences[item.notification.id] = kept
+        kept_items = [item for item in items if item.notification.id in sequences]
+        attempts = [self._attempt_row(item) for item in kept_items]
+        events = [
+            self._event(item, now, sequences[item.notification.id])
+            for item in kept_items
+            if item.change is not None
+        ]
+        for model, rows in ((DeliveryAttempt, attempts), (NotificationEvent, events)):
+            if rows:
+                await model.bulk_create(rows, using_db=connection)
+        return sequences
 
     def _row_values(self, item: _Item, now: datetime) -> dict[str, Any]:
         following = item.following
@@ -314,17 +378,20 @@ class AttemptRecorder:
         kept = await self.queue.finish_returning(item.notification, connection, '"event_count"', **values)
         return None if kept is None else kept["event_count"]
 
-    async def _release_all(
-        self, items: list[_Item], now: datetime, connection: BaseDBAsyncClient
+    async def _record_all(
+        self, items: list[_Item], sends: list[RecordedSend], now: datetime, connection: BaseDBAsyncClient
     ) -> dict[str, int]:
-        """`_release` for every item in one statement (PostgreSQL): event counts by notification id."""
-        columns: list[list[Any]] = [[] for _ in range(11)]
+        """`_RECORD_ALL` (PostgreSQL): every item's new state, attempt and event, the sends' receipt
+        locks taken. Event counts by the notification ids still leased."""
+        columns: list[list[Any]] = [[] for _ in range(29)]
+        notifications, attempts, events = columns[:11], columns[12:23], columns[23:]
         for item in items:
+            notification, attempt, change = item.notification, item.attempt, item.change
             values = self._row_values(item, now)
             fallbacks = values.get("fallback_channels")
             row = (
-                item.notification.id,
-                item.notification.lease_owner,
+                notification.id,
+                notification.lease_owner,
                 str(values["status"]),
                 values["attempt_count"],
                 values["attempts_on_channel"],
@@ -333,9 +400,31 @@ class AttemptRecorder:
                 values.get("finished_at"),
                 values.get("channel"),
                 None if fallbacks is None else json.dumps(list(fallbacks)),
-                1 if item.change is not None else 0,
+                1 if change is not None else 0,
             )
-            for column, value in zip(columns, row, strict=True):
+            for column, value in zip(notifications, row, strict=True):
                 column.append(value)
-        rows = await connection.execute_query_dict(_RELEASE_ALL, columns)
+            row = (
+                notification.id,
+                notification.attempt_count + 1,
+                notification.channel,
+                str(attempt.outcome),
+                attempt.provider_status,
+                attempt.error[:500] if attempt.error else None,
+                attempt.retry_after,
+                attempt.reference,
+                attempt.counted,
+                attempt.started_at,
+                round(attempt.duration * 1000, 2),
+            )
+            for column, value in zip(attempts, row, strict=True):
+                column.append(value)
+            if change is not None:
+                reason = change.reason[:MAX_REASON_CHARS] if change.reason else None
+                source = str(EventSource.WORKER)
+                row = (notification.id, str(change.status), change.channel, source, reason, now)
+                for column, value in zip(events, row, strict=True):
+                    column.append(value)
+        columns[11] = receipt_locks([(send.channel, send.reference) for send in sends])
+        rows = await connection.execute_query_dict(_RECORD_ALL, columns)
         return {row["id"]: row["event_count"] for row in rows}
