@@ -257,6 +257,7 @@ class QueueWorker(ABC, Generic[RowT]):
         # Fits the 64-character lease_owner column with a claim id appended, whatever the host name.
         self.name = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._in_flight: dict[asyncio.Task, str | None] = {}  # each task's lane
+        self._slot_given_back: set[asyncio.Task] = set()  # still running, no longer in a slot
         self._claiming: dict[str | None, int] = {}  # slots each lane's claim under way may fill
         self._wakeups: dict[str | None, asyncio.Event] = {
             lane: asyncio.Event() for lane in ([lane.name for lane in self.lanes] or [None])
@@ -344,7 +345,26 @@ class QueueWorker(ABC, Generic[RowT]):
         with continued_span(type(self).__name__, getattr(row, "traceparent", None), row=str(row.pk)):
             await self.process(row)
 
+    def give_back_slot(self) -> bool:
+        """Called from `process`: what is left of it (writing its result down) needs no slot, so
+        another row may take this one now. The row stays leased until that write releases it, and
+        `stop` still waits for it. False (nothing done) outside the worker's own tasks."""
+        task = asyncio.current_task()
+        if task not in self._in_flight:
+            return False
+        self._slot_given_back.add(task)
+        self._free_slot(task)
+        return True
+
     def _finished(self, task: asyncio.Task) -> None:
+        """The task ended: its slot is free (if it had not given it back), and what it raised is told."""
+        self._slot_given_back.discard(task)
+        if task in self._in_flight:
+            self._free_slot(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._report(exc)
+
+    def _free_slot(self, task: asyncio.Task) -> None:
         """A slot is free: wake its lane if that lets it claim (a capped lane waits to refill), and
         every lane if the worker was full."""
         lane = self._in_flight.pop(task, None)
@@ -352,8 +372,6 @@ class QueueWorker(ABC, Generic[RowT]):
         for name, wakeup in self._wakeups.items():
             if was_full or (name == lane and self._room(self._lane_named(name)) > 0):
                 wakeup.set()
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self._report(exc)
 
     def _report(self, exc: BaseException) -> None:
         if is_database_unavailable(exc):
@@ -378,8 +396,8 @@ class QueueWorker(ABC, Generic[RowT]):
         self._stopping = True
         self.wake()
         await runner
-        if self._in_flight:
-            _done, pending = await asyncio.wait(set(self._in_flight), timeout=grace_seconds)
+        if running := {*self._in_flight, *self._slot_given_back}:
+            _done, pending = await asyncio.wait(running, timeout=grace_seconds)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
