@@ -30,7 +30,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, NotRequired, TypedDict, TypeVar, Unpack
 
@@ -68,6 +68,14 @@ class LeasedRow(Model):
 
 RowT = TypeVar("RowT", bound=LeasedRow)
 RELEASED = {"lease_owner": None, "lease_expires_at": None}
+#: A claim's filter: rows `where` admits, or a function of the claim's time giving it.
+Where = Q | Callable[[datetime], Q] | None
+# Stand-ins for a claim's own values (its time, lease expiry, owner, limit): a claim statement built
+# with them once is filled in with the real ones at each claim.
+_AT = datetime(1970, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+_UNTIL = datetime(1970, 1, 3, 3, 4, 5, 678901, tzinfo=UTC)
+_OWNER = "\0claim owner\0"
+_LIMIT = 2_147_483_629
 
 
 @dataclass
@@ -79,6 +87,9 @@ class LeasedQueue(Generic[RowT]):
     leased: Any
     lease_seconds: float
     clock: Clock = utc_now
+    _statements: dict[Callable[[datetime], Q], tuple[str, list[Any]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def due(self, now: datetime) -> Q:
         """Due, and nobody holds a live lease on it."""
@@ -98,9 +109,10 @@ class LeasedQueue(Generic[RowT]):
             .only("id")
         )
 
-    async def claim(self, owner: str, limit: int, where: Q | None = None) -> list[RowT]:
+    async def claim(self, owner: str, limit: int, where: Where = None) -> list[RowT]:
         """Lease up to `limit` due rows to `owner` (one claim id per call), of those `where` admits
-        (every due row if None), and return them."""
+        (every due row if None), and return them. A `where` given as a function of the claim's time
+        (the same function at every claim) has its statement built once, on PostgreSQL."""
         if limit <= 0:
             return []
         now = self.clock()
@@ -112,7 +124,11 @@ class LeasedQueue(Generic[RowT]):
         }
         connection = self.model._meta.db
         if connection.capabilities.dialect == "postgres":
+            if callable(where):
+                return await self._claim_by_statement(now, limit, where, leased, connection)
             return await self._claim_in_one_statement(now, limit, where, leased, connection)
+        if callable(where):
+            where = where(now)
         async with transaction() as connection:
             ids = [row.pk for row in await self.due_rows(now, limit, connection, where)]
             if not ids:
@@ -137,6 +153,32 @@ class LeasedQueue(Generic[RowT]):
         picked = Subquery(self.due_rows(now, limit, connection, where))
         update = self.model.filter(id__in=picked).using_db(connection).update(**leased)
         rows = await update_returning(update, "*", connection)
+        claimed = [self.model._init_from_db(**row) for row in rows]
+        return sorted(claimed, key=lambda row: row.next_attempt_at)
+
+    async def _claim_by_statement(
+        self,
+        now: datetime,
+        limit: int,
+        where: Callable[[datetime], Q],
+        leased: dict[str, Any],
+        connection: BaseDBAsyncClient,
+    ) -> list[RowT]:
+        """`_claim_in_one_statement`, its SQL built once for `where` (with stand-in values, each
+        filled in now): building it anew cost more than the claim's round trip."""
+        if (built := self._statements.get(where)) is None:
+            stand_ins = {**leased, "lease_owner": _OWNER, "lease_expires_at": _UNTIL}
+            picked = Subquery(self.due_rows(_AT, _LIMIT, connection, where(_AT)))
+            update = self.model.filter(id__in=picked).using_db(connection).update(**stand_ins)
+            update._make_query()
+            sql, values = update.query.get_parameterized_sql()
+            built = self._statements[where] = (f"{sql} RETURNING *", values)
+        sql, values = built
+        fill = {_AT: now, _UNTIL: leased["lease_expires_at"], _OWNER: leased["lease_owner"], _LIMIT: limit}
+        filled = [
+            fill.get(value, value) if isinstance(value, str | int | datetime) else value for value in values
+        ]
+        rows = await connection.execute_query_dict(sql, filled)
         claimed = [self.model._init_from_db(**row) for row in rows]
         return sorted(claimed, key=lambda row: row.next_attempt_at)
 

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Unpack
 
@@ -133,6 +134,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         # notification id -> that lookup (reasons by id; no entry: not suppressed). A row without
         # an entry is looked up before its send.
         self._suppression: dict[str, asyncio.Future[dict[str, str]]] = {}
+        self._claimables: dict[int, tuple[Q | None, Callable[[datetime], Q]]] = {}
         self._unrecorded = 0  # sends over whose slot was given back, not yet recorded
         self.recorder = AttemptRecorder(
             queue=self.queue,
@@ -173,7 +175,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         def within_lane(condition: Q) -> Q:
             return condition if where is None else condition & where
 
-        rows = await self.queue.claim(self.name, limit, within_lane(self.flow.claimable(now)))
+        rows = await self.queue.claim(self.name, limit, self._claimable_within(where))
         for channel in self.flow.config.rates:
             room = min(limit - len(rows), self.flow.slots_free(channel, now))
             paced = await self.queue.claim(
@@ -198,6 +200,19 @@ class DeliveryWorker(QueueWorker[Notification]):
             lookup = asyncio.ensure_future(self._look_up_suppressions(rows))
             self._suppression.update((row.pk, lookup) for row in rows)
         return rows
+
+    def _claimable_within(self, where: Q | None) -> Callable[[datetime], Q]:
+        """The main claim's filter for a lane, as a function of the claim's time: one function per
+        lane, so the queue builds the claim's statement once (`LeasedQueue.claim`)."""
+        found = self._claimables.get(id(where))
+        if found is None or found[0] is not where:
+
+            def claimable(now: datetime) -> Q:
+                condition = self.flow.claimable(now)
+                return condition if where is None else condition & where
+
+            found = self._claimables[id(where)] = (where, claimable)
+        return found[1]
 
     async def _look_up_suppressions(self, rows: list[Notification]) -> dict[str, str]:
         """Which claimed rows' addresses are suppressed on their channel (reasons by notification
