@@ -254,6 +254,13 @@ class RecordedSend:
     reference: str
 
 
+_EARLY_RECEIPTS = """
+SELECT * FROM "provider_receipts"
+WHERE "provider_reference" = ANY($1::text[]) AND "notification_id" IS NULL
+ORDER BY "occurred_at"
+"""
+
+
 async def apply_early_receipts(
     context: ReceiptContext,
     sends: Sequence[RecordedSend],
@@ -270,13 +277,18 @@ async def apply_early_receipts(
     if not locked:
         await _lock_all(connection, [(send.channel, send.reference) for send in sends])
     by_reference = {(send.channel, send.reference): send.notification_id for send in sends}
-    early = (
-        await ProviderReceiptRecord.filter(
-            provider_reference__in=sorted({send.reference for send in sends}), notification_id__isnull=True
+    references = sorted({send.reference for send in sends})
+    if connection.capabilities.dialect == "postgres":  # in every batch of records: written once
+        rows = await connection.execute_query_dict(_EARLY_RECEIPTS, [references])
+        early = [ProviderReceiptRecord._init_from_db(**row) for row in rows]
+    else:
+        early = (
+            await ProviderReceiptRecord.filter(
+                provider_reference__in=references, notification_id__isnull=True
+            )
+            .using_db(connection)
+            .order_by("occurred_at")
         )
-        .using_db(connection)
-        .order_by("occurred_at")
-    )
     hopped_ids: set[str] = set()
     for record in early:
         notification_id = by_reference.get((record.channel, record.provider_reference))
