@@ -312,6 +312,76 @@ async def test_concurrency_bounds_the_sends_in_flight(client, make_worker, pigeo
     assert peak == 2
 
 
+async def test_a_finished_send_gives_its_slot_to_the_next_while_at_most_concurrency_records_wait(
+    client, make_worker, pigeon, monkeypatch
+):
+    await _queue(client, 6)
+    worker = make_worker(concurrency=2)
+    recorded = asyncio.Event()
+    real = worker.recorder._write_batches
+
+    async def held():
+        await recorded.wait()
+        await real()
+
+    monkeypatch.setattr(worker.recorder, "_write_batches", held)
+    runner = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(10):
+            await _until(lambda: len(pigeon.channel.sent) == 4)
+        await asyncio.sleep(0.1)  # room for a fifth send to start, if the bound did not hold
+
+        # Two sends over and waiting for their record gave their slots to two more, which keep theirs.
+        assert len(pigeon.channel.sent) == 4
+        assert await Notification.filter(lease_owner__isnull=False).count() == 4
+        assert await DeliveryAttempt.all().count() == 0
+        recorded.set()
+        async with asyncio.timeout(10):
+            await _until(lambda: len(pigeon.channel.sent) == 6)
+    finally:
+        recorded.set()
+        await worker.stop(runner, grace_seconds=5)
+
+    assert len(pigeon.channel.sent) == 6
+    assert await DeliveryAttempt.all().count() == 6
+    assert await Notification.filter(lease_owner__isnull=False).count() == 0
+
+
+async def test_stopping_waits_for_the_records_of_sends_that_gave_back_their_slots(
+    client, make_worker, pigeon, monkeypatch
+):
+    await _queue(client, 2)
+    worker = make_worker(concurrency=2)
+    recorded = asyncio.Event()
+    real = worker.recorder._write_batches
+
+    async def held():
+        await recorded.wait()
+        await real()
+
+    monkeypatch.setattr(worker.recorder, "_write_batches", held)
+    runner = asyncio.create_task(worker.run())
+    async with asyncio.timeout(10):
+        await _until(lambda: len(pigeon.channel.sent) == 2)
+    assert worker.in_flight() == 0  # both slots given back
+
+    stopping = asyncio.create_task(worker.stop(runner, grace_seconds=5))
+    await asyncio.sleep(0.1)
+    assert not stopping.done()  # waits for the records, not only for the slots
+    recorded.set()
+    await stopping
+
+    statuses = [n.status for n in await Notification.all()]
+    assert statuses == [NotificationStatus.SENT] * 2  # recorded, not handed back to be sent again
+    assert await Notification.filter(lease_owner__isnull=False).count() == 0
+
+
+async def _until(condition) -> None:
+    """Let the worker's tasks run until `condition` holds (the caller bounds the wait)."""
+    while not condition():  # noqa: ASYNC110 - the sends are the worker's tasks, not ours to signal
+        await asyncio.sleep(0.01)
+
+
 async def test_claims_skip_rows_other_workers_have_locked_on_postgresql(client, make_worker, database_server):
     from tortoise import connections
 
