@@ -274,7 +274,8 @@ class WorkerOptions(TypedDict):
 
 
 class QueueWorker(ABC, Generic[RowT]):
-    """Claims due rows and processes each in its own task, at most `concurrency` at a time.
+    """Claims due rows and processes each in its own task, at most `concurrency` at a time (a task
+    whose remaining work needs no slot may give its slot back first: `give_back_slot`).
 
     A subclass names its table (`model`) and the two statuses of it the queue moves rows
     between (`waiting`, `leased`; the same one where a claimed row shows no change), and may
