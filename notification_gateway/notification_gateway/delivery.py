@@ -289,7 +289,10 @@ class DeliveryWorker(QueueWorker[Notification]):
         duration = time.perf_counter() - started
         self.metrics.attempts.labels(notification.channel, outcome).inc()
         self.metrics.provider_seconds.labels(notification.channel).observe(duration)
-        counted = await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe)
+        counted = self.policy.counts(
+            await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe),
+            notification.attempt_count,
+        )
         await self._record_while_leased(
             notification,
             Attempt(
