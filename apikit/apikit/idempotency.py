@@ -182,7 +182,17 @@ class IdempotencyStore:
     async def claim(
         self, request: web.Request, *, principal: str, payload: Any | Callable[[], Any]
     ) -> AsyncIterator[Claim]:
-        """Hold the request's `Idempotency-Key` (if it sent one) for the block.
+        """Hold the request's `Idempotency-Key` (if it sent one) for the block: `hold` with it."""
+        async with self.hold(
+            key_of(request), method=request.method, path=request.path, principal=principal, payload=payload
+        ) as claim:
+            yield claim
+
+    @asynccontextmanager
+    async def hold(
+        self, key: str | None, *, method: str, path: str, principal: str, payload: Any | Callable[[], Any]
+    ) -> AsyncIterator[Claim]:
+        """Hold `key` (None: no key, nothing held) for the work of `method path` with `payload`.
 
         `payload` is the request's JSON value, or a function returning it: called only when a key
         was sent, so requests without one (most) never pay for building it.
@@ -191,13 +201,12 @@ class IdempotencyStore:
         it, whatever has changed since. Otherwise do the work and `answer` in its transaction. If the
         block raises (or ends unanswered), the key is released so that the client may retry.
         """
-        key = key_of(request)
         if key is None:
             yield Claim(self)
             return
         if callable(payload):
             payload = payload()
-        claimed = await self._claim(principal, key, fingerprint(request.method, request.path, payload))
+        claimed = await self._claim(principal, key, fingerprint(method, path, payload))
         if isinstance(claimed, Outcome):
             yield Claim(self, replay=claimed.response(replayed=True))
             return

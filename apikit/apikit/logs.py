@@ -34,11 +34,9 @@ _SECRET_KEYS = re.compile(r"(?i)((?:token|secret|password|authorization)[\"']?\s
 # phone number: `+` and 8 digits), or a keyword, in any case (bearer, the secret keys, a registered
 # field name). Most log text (an access-log line, a route, a method) has none, so a few substring
 # searches clear it instead of five regex substitutions: profiling showed masking as most of the
-# access log's cost. Text found clean is remembered (it holds nothing to mask), up to a bound.
+# access log's cost.
 _SUSPECT_WORDS = ("bearer", "token", "secret", "password", "authorization")
 _EIGHT_DIGITS = re.compile(r"\d{8}")
-_CLEAN_REMEMBERED = 4096
-_clean: set[str] = set()
 _suspect_words: tuple[str, ...] = _SUSPECT_WORDS
 HIDDEN = "***"
 # A value cut short at the end of a text still identifies someone if this long.
@@ -58,7 +56,6 @@ def mask_fields(names: Iterable[str]) -> None:
     global _field_values, _suspect_words
     _masked_fields.update(name for name in names if name)
     _suspect_words = (*_SUSPECT_WORDS, *sorted({name.lower() for name in _masked_fields}))
-    _clean.clear()  # a new field name may make remembered text suspect
     if not _masked_fields:
         return
     keys = "|".join(re.escape(name) for name in sorted(_masked_fields, key=len, reverse=True))
@@ -113,7 +110,7 @@ def mask(text: str) -> str:
     hidden = _hidden_var.get()
     if hidden:
         text = redact(text, hidden)
-    if text in _clean or not _suspect(text):
+    if not _suspect(text):
         return text
     return _mask_patterns(text)
 
@@ -125,11 +122,7 @@ def _suspect(text: str) -> bool:
     if "@" in text or _EIGHT_DIGITS.search(text) is not None:
         return True
     lowered = text.lower()
-    if any(word in lowered for word in _suspect_words):
-        return True
-    if len(_clean) < _CLEAN_REMEMBERED:
-        _clean.add(text)
-    return False
+    return any(word in lowered for word in _suspect_words)
 
 
 def _mask_patterns(text: str) -> str:

@@ -305,6 +305,8 @@ class QueueWorker(ABC, Generic[RowT]):
         self._wakeups: dict[str | None, asyncio.Event] = {
             lane: asyncio.Event() for lane in ([lane.name for lane in self.lanes] or [None])
         }
+        # Whether each lane's last look stopped at its room, so due rows may be left for a free slot.
+        self._cut_short: dict[str | None, bool] = dict.fromkeys(self._wakeups, False)
         self._stopping = False
 
     @abstractmethod
@@ -345,15 +347,19 @@ class QueueWorker(ABC, Generic[RowT]):
         return claimed
 
     async def _claim_for(self, lane: Lane | None) -> list[RowT]:
+        """Claim what `lane` has room for, and note whether the room, not the due rows, ran out."""
         room = self._room(lane)
-        if room <= 0:
-            return []
         name = lane.name if lane else None
+        if room <= 0:
+            self._cut_short[name] = True
+            return []
         self._claiming[name] = room  # held while the claim awaits, so lanes never overfill the worker
         try:
-            return await self.claim(room, lane.where if lane else None)
+            claimed = await self.claim(room, lane.where if lane else None)
         finally:
             del self._claiming[name]
+        self._cut_short[name] = len(claimed) >= room
+        return claimed
 
     async def run(self) -> None:
         """Each lane's loop (one loop without lanes) until `stop`."""
@@ -363,6 +369,13 @@ class QueueWorker(ABC, Generic[RowT]):
                 loops.create_task(self._loop(lane, housekeeping=lane is lanes[-1]))
 
     async def _loop(self, lane: Lane | None, *, housekeeping: bool) -> None:
+        """Claim, and claim again at once only while each claim fills the lane's room; otherwise
+        wait to be woken (new work, or a slot freed while rows were left) or for the poll.
+
+        A claim that took fewer rows than it asked for took every row then due: looking again at
+        once, or whenever a slot frees, would find nothing, and under a steady trickle would cost
+        two empty claims (each a database round trip) for every row handed over. What comes due
+        later wakes the worker (the writer's wake-up, a NOTIFY) or is found by the poll."""
         name = lane.name if lane else None
         wakeup = self._wakeups[name]
         while not self._stopping:
@@ -380,8 +393,11 @@ class QueueWorker(ABC, Generic[RowT]):
                 task = asyncio.create_task(self._traced(row), name=f"{type(self).__name__} {row.pk}")
                 self._in_flight[task] = name
                 task.add_done_callback(self._finished)
-            if not claimed:
-                await self._idle(wakeup)
+            if claimed and self._cut_short[name]:
+                continue  # it filled its room: more may be due
+            if not self._cut_short[name]:
+                self._wake_cut_short()  # the slots its claim held and did not fill are free again
+            await self._idle(wakeup)
 
     async def _traced(self, row: RowT) -> None:
         """`process`, in the trace of whoever wrote the row (its `traceparent` column, if any)."""
@@ -408,12 +424,15 @@ class QueueWorker(ABC, Generic[RowT]):
             self._report(exc)
 
     def _free_slot(self, task: asyncio.Task) -> None:
-        """A slot is free: wake its lane if that lets it claim (a capped lane waits to refill), and
-        every lane if the worker was full."""
-        lane = self._in_flight.pop(task, None)
-        was_full = len(self._in_flight) + sum(self._claiming.values()) + 1 >= self.concurrency
+        """A slot is free: wake the lanes that left due rows for want of room, if they can claim now."""
+        self._in_flight.pop(task, None)
+        self._wake_cut_short()
+
+    def _wake_cut_short(self) -> None:
+        """Wake every lane whose last look stopped at its room and that has room now (a capped lane
+        waits to refill)."""
         for name, wakeup in self._wakeups.items():
-            if was_full or (name == lane and self._room(self._lane_named(name)) > 0):
+            if self._cut_short[name] and self._room(self._lane_named(name)) > 0:
                 wakeup.set()
 
     def _report(self, exc: BaseException) -> None:

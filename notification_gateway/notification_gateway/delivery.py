@@ -310,8 +310,9 @@ class DeliveryWorker(QueueWorker[Notification]):
         unrecorded = self._unrecorded < self.concurrency and self.give_back_slot()
         self._unrecorded += unrecorded
         try:
-            counted = await self._learn(
-                notification.channel, outcome, provider_status, retry_after, probe=probe
+            counted = self.policy.counts(
+                await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe),
+                notification.attempt_count,
             )
             await self._record_while_leased(
                 notification,

@@ -14,9 +14,20 @@ from notification_gateway.status import AttemptOutcome, NotificationStatus
 
 @dataclass(frozen=True)
 class RetryPolicy(Backoff):
-    """How many tries each channel gets, and how long to wait between them."""
+    """How many tries each channel gets, and how long to wait between them.
+
+    Flow control lets some failures cost no attempt (a provider's pause, a circuit's probe), but
+    only while the message has made fewer than `max_attempts_in_all` attempts on every channel
+    together: a provider that answers `429 Retry-After` forever, or a circuit whose probes fail for
+    days, must not keep one message in the queue for ever."""
 
     max_attempts: int = 5
+    max_attempts_in_all: int = 50
+
+    def counts(self, counted: bool, attempts_before: int) -> bool:
+        """Whether an attempt uses up one of the channel's: flow control's answer (`counted`) until
+        the message has used up its attempts in all."""
+        return counted or attempts_before + 1 >= self.max_attempts_in_all
 
 
 @dataclass(frozen=True)

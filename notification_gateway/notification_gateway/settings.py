@@ -60,6 +60,7 @@ class GatewaySettings(TracingSettings):
     breaker_cooldown_seconds: float = Field(30.0, gt=0, le=3600, alias="GATEWAY_BREAKER_COOLDOWN_SECONDS")
     send_rates: str = Field("", alias="GATEWAY_SEND_RATES")
     operator_token: SecretStr | None = Field(None, alias="GATEWAY_OPERATOR_TOKEN")
+    operators: SecretStr | None = Field(None, alias="GATEWAY_OPERATORS")
     bulk_share: float = Field(0.25, gt=0, le=1, alias="GATEWAY_BULK_SHARE")
     default_timezone: str = Field("Europe/London", alias="GATEWAY_DEFAULT_TIMEZONE")
     max_batch_body_bytes: int = Field(
@@ -152,17 +153,19 @@ class GatewaySettings(TracingSettings):
 
     @model_validator(mode="after")
     def _tokens_fit_environment(self) -> Self:
-        self.signing_secrets()  # raises on a malformed list
+        self.signing_secrets()  # each of these raises on a malformed list
+        callers, operators = self._caller_tokens(), self._operator_tokens()
         if self.environment is Environment.DEVELOPMENT:
             return self
-        tokens = [token for token, _ in self._caller_tokens()]
+        tokens = [token for token, _ in callers]
         if not tokens:
             raise ValueError("GATEWAY_TOKEN or GATEWAY_CALLERS must be set outside development")
         if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in tokens):
             raise ValueError(f"tokens must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long")
-        if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token in self._operator_tokens()):
+        if any(len(token) < MIN_PRODUCTION_TOKEN_LENGTH for token, _ in operators):
             raise ValueError(
-                f"GATEWAY_OPERATOR_TOKEN must be at least {MIN_PRODUCTION_TOKEN_LENGTH} characters long"
+                f"GATEWAY_OPERATOR_TOKEN and GATEWAY_OPERATORS tokens must be at least "
+                f"{MIN_PRODUCTION_TOKEN_LENGTH} characters long"
             )
         key = self.suppression_key.get_secret_value() if self.suppression_key else ""
         if len(key) < MIN_PRODUCTION_TOKEN_LENGTH:
@@ -179,30 +182,28 @@ class GatewaySettings(TracingSettings):
 
     def _caller_tokens(self) -> list[tuple[str, str]]:
         """(token, caller) pairs: GATEWAY_TOKEN is caller `default`; GATEWAY_CALLERS lists `name:token`."""
-        pairs = []
-        for entry in split_tokens(self.callers and self.callers.get_secret_value()):
-            name, separator, token = entry.partition(":")
-            if not separator or not name.strip() or not token.strip():
-                raise ValueError("GATEWAY_CALLERS must list name:token pairs, separated by commas")
-            pairs.append((token.strip(), name.strip()))
+        pairs = _named_tokens(self.callers, "GATEWAY_CALLERS")
         single = split_tokens(self.token and self.token.get_secret_value())
         if not single and not pairs and self.environment is Environment.DEVELOPMENT:
             single = [DEV_GATEWAY_TOKEN]
         pairs += [(token, "default") for token in single]
         return pairs
 
-    def _operator_tokens(self) -> list[str]:
-        """GATEWAY_OPERATOR_TOKEN; in development `dev-operator-token` when unset; none otherwise."""
-        tokens = split_tokens(self.operator_token and self.operator_token.get_secret_value())
-        if not tokens and self.environment is Environment.DEVELOPMENT:
-            tokens = [DEV_OPERATOR_TOKEN]
-        return tokens
+    def _operator_tokens(self) -> list[tuple[str, str]]:
+        """(token, operator) pairs: GATEWAY_OPERATORS lists `name:token`, so a circuit names who
+        opened it; GATEWAY_OPERATOR_TOKEN is a shared `operator`; in development
+        `dev-operator-token` when neither is set; none otherwise."""
+        pairs = _named_tokens(self.operators, "GATEWAY_OPERATORS")
+        shared = split_tokens(self.operator_token and self.operator_token.get_secret_value())
+        if not shared and not pairs and self.environment is Environment.DEVELOPMENT:
+            shared = [DEV_OPERATOR_TOKEN]
+        return pairs + [(token, OPERATOR) for token in shared]
 
     def token_registry(self) -> TokenRegistry:
         """One principal per calling service (each sees only the notifications it created), and the
-        operators (GATEWAY_OPERATOR_TOKEN), who open and close channels' circuits and lift suppressions."""
+        operators, who open and close channels' circuits and lift suppressions."""
         callers = [(token, Principal(name, frozenset({CALLER}))) for token, name in self._caller_tokens()]
-        operators = [(token, Principal(OPERATOR, frozenset({OPERATOR}))) for token in self._operator_tokens()]
+        operators = [(token, Principal(who, frozenset({OPERATOR}))) for token, who in self._operator_tokens()]
         return TokenRegistry(callers + operators)
 
     def flow_config(self) -> FlowConfig:
@@ -234,3 +235,14 @@ class GatewaySettings(TracingSettings):
     def allowed_plugins(self) -> frozenset[str] | None:
         """Entry-point names to load; None loads every installed plugin."""
         return parse_allow_list(self.plugins)
+
+
+def _named_tokens(setting: SecretStr | None, name: str) -> list[tuple[str, str]]:
+    """(token, name) pairs from a `name:token,name:token` setting called `name`."""
+    pairs = []
+    for entry in split_tokens(setting and setting.get_secret_value()):
+        who, separator, token = entry.partition(":")
+        if not separator or not who.strip() or not token.strip():
+            raise ValueError(f"{name} must list name:token pairs, separated by commas")
+        pairs.append((token.strip(), who.strip()))
+    return pairs

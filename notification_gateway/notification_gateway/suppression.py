@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,8 @@ from apikit.errors import DomainError
 from apikit.ids import is_well_formed
 from notification_gateway.models import Suppression
 from notification_gateway.status import ReceiptStatus
+
+log = logging.getLogger("notification_gateway.suppression")
 
 BOUNCED = "bounced"
 UNDELIVERED = "undelivered"
@@ -138,10 +141,11 @@ async def opt_in(channel: str, address_hash: str, *, connection: BaseDBAsyncClie
     )
 
 
-async def lift(suppression_id: str) -> None:
-    """An operator lifts a suppression; the address starts afresh."""
+async def lift(suppression_id: str, *, by: str) -> None:
+    """An operator (`by`) lifts a suppression; the address starts afresh. The log names who did."""
     deleted = 0
     if is_well_formed(suppression_id):
         deleted = await Suppression.filter(id=suppression_id, suppressed_at__isnull=False).delete()
     if not deleted:
         raise SuppressionNotFound(f"No suppression has the id {suppression_id!r}.")
+    log.warning("suppression lifted by hand", extra={"suppression": suppression_id, "by": by})

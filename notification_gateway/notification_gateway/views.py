@@ -297,5 +297,5 @@ async def find_suppressions(request: web.Request) -> web.Response:
 
 async def lift_suppression(request: web.Request) -> web.Response:
     """Lift a suppression (operators only): the channel sends to the address again."""
-    await suppression.lift(request.match_info["suppression_id"])
+    await suppression.lift(request.match_info["suppression_id"], by=request[PRINCIPAL].name)
     return web.Response(status=204)

@@ -120,7 +120,7 @@ ENDPOINTS = [
         "GET",
         "/users",
         views.list_users,
-        "List users with their orders",
+        "List users with their orders (the same as GET /users/, without the slash)",
         {200: _users},
         roles=READERS,
         query=UserQuery,

@@ -18,12 +18,13 @@ import pytest
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.http_channel import sign_webhook
 from tests.e2e.conftest import RECEIPT_SECRETS, wait_until
-from tests.faults.conftest import DirectDatabase, gateway_environment, notify, report
+from tests.faults.conftest import CALLER, DirectDatabase, gateway_environment, notify, report
 from tests.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
 BURST = 10_000
+BATCH = 1_000  # the most one POST /notify/batch takes
 BURST_CONCURRENCY = 32
 CONFIRMATIONS = 100
 PENDING_TIMERS = "SELECT count(*) AS n FROM confirmation_timers WHERE status <> 'done'"
@@ -91,14 +92,16 @@ async def test_a_burst_of_ten_thousand_receipts_is_all_applied(http, receipts_ga
     gateway, database = receipts_gateway
     gateway.env["GATEWAY_WORKERS_ENABLED"] = "false"
     await asyncio.to_thread(gateway.start)
-    recipient = {"id": "u_ada", "name": "Ada", "phone_number": "+447451277972"}
-    accepting = asyncio.Semaphore(64)
-
-    async def accept(n: int) -> None:
-        async with accepting:
-            await notify(http, gateway, f"burst {n}", recipient=recipient, channel="sms")
-
-    await asyncio.gather(*(accept(n) for n in range(BURST)))
+    # The messages the receipts are for, accepted a batch of a thousand at a time.
+    for first in range(0, BURST, BATCH):
+        recipients = [
+            {"id": f"u_{n}", "name": "Ada", "phone_number": "+447451277972"}
+            for n in range(first, first + BATCH)
+        ]
+        body = {"message": "burst", "channel": "sms", "recipients": recipients}
+        async with http.post(f"{gateway.url}/notify/batch", json=body, headers=CALLER) as response:
+            assert response.status == 202, await response.text()
+            assert (await response.json())["accepted"] == BATCH
     # As if every message had been sent: each has an attempt carrying the provider's reference.
     await database.execute(
         "INSERT INTO delivery_attempts (notification_id, number, channel, outcome, provider_reference,"

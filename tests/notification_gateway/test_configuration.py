@@ -23,6 +23,7 @@ def clean_environment(monkeypatch):
         "GATEWAY_PLUGINS",
         "GATEWAY_RATE_LIMIT",
         "GATEWAY_OPERATOR_TOKEN",
+        "GATEWAY_OPERATORS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GATEWAY_SUPPRESSION_KEY", "a-suppression-key-0123456789")
@@ -54,7 +55,7 @@ def test_each_calling_service_has_its_own_token():
 @pytest.mark.parametrize(
     ("variables", "message"),
     [
-        ({"GATEWAY_CALLERS": "orders"}, "name:token pairs"),
+        ({"GATEWAY_CALLERS": "orders"}, "GATEWAY_CALLERS must list name:token pairs"),
         ({"GATEWAY_TOKEN": "short"}, "at least 24 characters"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_RATE_LIMIT": "lots"}, "100/second"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_ROUTING_FILE": "/nonexistent.toml"}, "no routing rules file"),
@@ -64,7 +65,10 @@ def test_each_calling_service_has_its_own_token():
             {"GATEWAY_TOKEN": STRONG, "GATEWAY_SUPPRESSION_KEY": "short"},
             "GATEWAY_SUPPRESSION_KEY must be set",
         ),
-        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_OPERATOR_TOKEN": "short"}, "GATEWAY_OPERATOR_TOKEN must be at"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_OPERATOR_TOKEN": "short"}, "OPERATOR_TOKEN and GATEWAY_OP"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_OPERATORS": "ann:short"}, "GATEWAY_OPERATORS tokens must be at"),
+        ({"GATEWAY_TOKEN": STRONG, "GATEWAY_OPERATORS": STRONG}, "GATEWAY_OPERATORS must list name:token"),
+        ({"APP_ENV": "development", "GATEWAY_CALLERS": "orders"}, "GATEWAY_CALLERS must list name:token"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_SUPPRESS_AFTER_UNDELIVERED": "0"}, "greater than or equal to 1"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKERS": "sms=5"}, r"\*=5/60s,sms=3/30s \('sms=5' is not"),
         ({"GATEWAY_TOKEN": STRONG, "GATEWAY_BREAKERS": "sms=0/60s"}, "at least 1 failure"),
@@ -98,6 +102,18 @@ def test_operators_have_their_own_token_and_role():
     assert GatewaySettings(GATEWAY_TOKEN=STRONG).token_registry().authenticate("dev-operator-token") is None
     development = GatewaySettings(APP_ENV="development").token_registry()
     assert development.authenticate("dev-operator-token").name == "operator"
+
+
+def test_each_operator_may_have_a_name_of_their_own():
+    registry = GatewaySettings(
+        GATEWAY_TOKEN=STRONG, GATEWAY_OPERATORS=f"ann:{STRONG}-ann, bo:{STRONG}-bo"
+    ).token_registry()
+
+    ann, bo = registry.authenticate(f"{STRONG}-ann"), registry.authenticate(f"{STRONG}-bo")
+    assert (ann.name, ann.roles) == ("ann", frozenset({"operator"}))
+    assert (bo.name, bo.roles) == ("bo", frozenset({"operator"}))
+    named_only = GatewaySettings(APP_ENV="development", GATEWAY_OPERATORS=f"ann:{STRONG}").token_registry()
+    assert named_only.authenticate("dev-operator-token") is None
 
 
 def test_breakers_and_rates_are_read_per_channel():

@@ -27,6 +27,7 @@ from notification_gateway.models import (
     Notification,
     NotificationEvent,
 )
+from notification_gateway.policy import RetryPolicy
 from notification_gateway.status import CircuitState, NotificationStatus
 from tests.notification_gateway.conftest import ORDERS, notify, notify_body
 from tests.notification_gateway.test_delivery import (  # noqa: F401 - fixtures
@@ -38,6 +39,7 @@ from tests.notification_gateway.test_delivery import (  # noqa: F401 - fixtures
 
 OPERATOR_TOKEN = "operator-token-0123456789abcdef"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+ANN_TOKEN = "ann-operator-token-0123456789abcdef"
 NO_FALLBACK = {"id": "u_b", "name": "Bird Fancier", "loft": "loft-7"}  # no e-mail: nothing to fall back to
 WITH_FALLBACK = NO_FALLBACK | {"email": "b@example.com"}
 CALLER_ORIGIN = "http://127.0.0.1:8080"
@@ -49,6 +51,7 @@ async def client(aiohttp_client, gateway_settings, pigeon):
     settings = gateway_settings.model_copy(
         update={
             "operator_token": SecretStr(OPERATOR_TOKEN),
+            "operators": SecretStr(f"ann:{ANN_TOKEN}"),
             "callback_origins": CALLER_ORIGIN,  # callbacks are owed (and kept: no sender runs here)
             "webhook_secrets": SecretStr("orders:whsec_b3JkZXJzLWNhbGxiYWNrLXNlY3JldC0wMTIz"),
         }
@@ -150,6 +153,18 @@ async def test_a_success_between_failures_starts_the_count_again(client, make_wo
     assert (flow["circuit"], flow["failures"]) == ("closed", 1)
 
 
+async def test_a_named_operator_is_named_as_who_opened_the_circuit(client):
+    ann = {"Authorization": f"Bearer {ANN_TOKEN}"}
+
+    response = await client.post("/channels/pigeon/circuit", json={"state": "open"}, headers=ann)
+
+    assert response.status == 200, await response.text()
+    assert (await response.json())["flow"]["opened_by"] == "ann"
+    response = await client.get("/channels", headers=OPERATOR)
+    [pigeon] = [channel for channel in (await response.json())["data"] if channel["name"] == "pigeon"]
+    assert (pigeon["flow"]["circuit"], pigeon["flow"]["opened_by"]) == ("open", "ann")
+
+
 async def test_an_open_circuit_sends_messages_with_a_fallback_on_to_it(
     client, make_worker, pigeon, email_stub
 ):
@@ -236,6 +251,24 @@ async def test_retry_after_pauses_the_channel_without_using_an_attempt(client, m
     )
     assert sent.outcome == "sent"
     assert (await Notification.get(id=paused.id)).attempts_on_channel == 1
+
+
+async def test_endless_pauses_end_once_the_message_has_made_its_attempts_in_all(
+    client, make_worker, pigeon, clock
+):
+    [endless] = await _queue(client, 1, NO_FALLBACK)
+    policy = RetryPolicy(max_attempts=3, max_attempts_in_all=6, base_seconds=1, max_seconds=10)
+    worker = make_worker(concurrency=1, policy=policy)
+    pigeon.channel.script = [RetryableDeliveryError("slow down", provider_status=429, retry_after=10)] * 20
+
+    for _ in range(20):
+        clock.advance(11)
+        await _turn(worker)
+
+    notification = await Notification.get(id=endless)
+    attempts = (await _attempts([endless]))[endless]
+    assert [attempt.counted for attempt in attempts] == [False] * 5 + [True] * 3
+    assert (notification.status, notification.attempt_count) == (NotificationStatus.FAILED, 8)
 
 
 async def test_two_processes_share_one_send_rate(client, make_worker, clock):

@@ -556,7 +556,7 @@ async def test_inbound_messages_need_the_signature_and_a_channel_that_takes_them
     assert email.status == 404
 
 
-async def test_only_an_operator_lifts_a_suppression(client, provider, workers):
+async def test_only_an_operator_lifts_a_suppression(client, provider, workers, caplog):
     deliver, _ = workers
     await accepted(client, channel="email")
     await deliver()
@@ -571,6 +571,8 @@ async def test_only_an_operator_lifts_a_suppression(client, provider, workers):
 
     assert as_caller.status == 403
     assert as_operator.status == 204
+    [lifted] = [r for r in caplog.records if r.getMessage() == "suppression lifted by hand"]
+    assert (lifted.suppression, lifted.by) == (suppressed.id, "operator")
     assert again.status == 404
     assert (await again.json())["type"] == "/problems/suppression-not-found"
     assert len(provider.sent) == 2  # sent to again

@@ -19,6 +19,7 @@ from orders_service.staff import add_staff, disable_staff
 from tests.orders_service.conftest import ADMIN
 
 PASSWORD = "correct horse battery staple"
+FORM_KEY = re.compile(r'name="form_key" value="([^"]+)"')
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -253,6 +254,37 @@ async def test_an_order_placed_in_the_console_names_the_member_of_staff(client, 
     assert order.placed_by == "staff:admin@example.com"
     page = await (await admin.get(f"/console/orders/{order.id}")).text()
     assert "admin@example.com" in page
+
+
+async def test_an_order_form_submitted_twice_places_one_order(client, admin, ada):
+    page = await (await admin.get(f"/console/users/{ada.id}")).text()
+    form = {
+        "csrf_token": CSRF.search(page).group(1),
+        "form_key": FORM_KEY.search(page).group(1),
+        "sequencing_type": "whole-exome-sequencing",
+        "shipping_info.recipient_name": "Ada Lovelace",
+        "shipping_info.address_lines.0": "12 Example Street",
+        "shipping_info.city": "London",
+        "shipping_info.postcode": "N1 9GU",
+        "shipping_info.country": "GB",
+    }
+
+    first = await admin.post(f"/console/users/{ada.id}/orders", form)
+    again = await admin.post(f"/console/users/{ada.id}/orders", form)
+    edited = await admin.post(f"/console/users/{ada.id}/orders", form | {"shipping_info.city": "Leeds"})
+    fresh_key = FORM_KEY.search(await edited.text()).group(1)
+    another = await admin.post(
+        f"/console/users/{ada.id}/orders", form | {"form_key": fresh_key, "shipping_info.city": "Leeds"}
+    )
+
+    orders = await DNAKitOrder.all().order_by("id")
+    assert [order.shipping_info["city"] for order in orders] == ["London", "Leeds"]
+    assert (first.status, again.status, another.status) == (303, 303, 303)
+    assert first.headers["Location"] == again.headers["Location"] == f"/console/orders/{orders[0].id}"
+    assert another.headers["Location"] == f"/console/orders/{orders[1].id}"
+    assert edited.status == 422
+    assert "This form has already placed an order" in await edited.text()
+    assert fresh_key != form["form_key"]
 
 
 async def test_a_disabled_account_is_signed_out(client, admin):

@@ -7,12 +7,14 @@ would answer puts each message next to its field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from apikit.errors import DomainError
+from apikit.idempotency import KEY_PATTERN
 from apikit.middlewares import problem_type_of
 from apikit.problems import Problem
 
@@ -59,6 +61,13 @@ def address_from(form: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         "country": _text(form, f"{prefix}.country"),
     }
     return {name: value for name, value in address.items() if value not in (None, [])}
+
+
+def form_key(form: Mapping[str, Any]) -> str | None:
+    """The key the page gave this copy of a form (`form_key`): submitted twice, it is one order.
+    A copy without one (or with one no page makes) is simply not deduplicated."""
+    key = _text(form, "form_key")
+    return key if key is not None and re.fullmatch(KEY_PATTERN, key) else None
 
 
 def place_order_from(form: Mapping[str, Any], user_id: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from aiohttp_session import get_session, new_session
 from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.pagination import decode_cursor, encode_cursor
-from apikit.problems import Problem
+from apikit.problems import IDEMPOTENCY_IN_FLIGHT, IDEMPOTENCY_KEY_REUSED, Problem
 from apikit.validation import validate
 from orders_service import order_notifications, orders, staff, suppressions, users
 from orders_service.console import forms
@@ -24,9 +24,9 @@ from orders_service.console.guard import (
     require_admin,
     set_sign_in_csrf,
 )
-from orders_service.console.keys import SESSION_STORAGE
+from orders_service.console.keys import SESSION_STORAGE, STAFF
 from orders_service.console.templating import render
-from orders_service.keys import GATEWAY, NOTIFICATIONS, SETTINGS
+from orders_service.keys import GATEWAY, IDEMPOTENCY, NOTIFICATIONS, SETTINGS
 from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, SequencingType, allowed_next
 from orders_service.models import DNAKitOrder, User
 from orders_service.notifications import ChannelsUnavailable, recipient_of
@@ -34,6 +34,16 @@ from orders_service.schemas import COUNTRY_CODES, ChangeUser, OrderQuery, PlaceO
 from orders_service.views import wake_relay
 
 PAGE_SIZE = 50
+# A form submitted again: said the way staff see it, not as the API's Idempotency-Key.
+REPEATED_FORM = {
+    IDEMPOTENCY_KEY_REUSED: {
+        "form": "This form has already placed an order, with other details. Check the orders below; "
+        "the form is fresh now if another order is needed."
+    },
+    IDEMPOTENCY_IN_FLIGHT: {
+        "form": "This order is still being placed; it will be in the list of orders below in a moment."
+    },
+}
 RECIPIENT_FIELDS = {
     "email": "e-mail address",
     "phone_number": "phone number",
@@ -207,6 +217,9 @@ async def _user_page(
         "order": order_values
         or {"sequencing_type": "", "notification_channel": "", "shipping_info": default_shipping},
         "order_errors": order_errors or {},
+        # Each form shown is one order: a second submission of it (a double click, Back and submit
+        # again, a retry after a lost answer) shows the order the first one placed.
+        "order_key": secrets.token_urlsafe(16),
         "kit_types": list(SequencingType),
         "notify_options": options,
         "channels_problem": channels_problem,
@@ -240,27 +253,39 @@ async def change_user(request: web.Request) -> web.StreamResponse:
 async def place_order(request: web.Request) -> web.StreamResponse:
     require_admin(request)
     user = await users.get_user(request.match_info["user_id"])
-    values = forms.place_order_from(await request.post(), user.id)
+    form = await request.post()
+    values = forms.place_order_from(form, user.id)
     notifications = request.config_dict[NOTIFICATIONS]
+    held = request.config_dict[IDEMPOTENCY].hold(
+        forms.form_key(form),
+        method=request.method,
+        path=request.path,
+        principal=f"console:{request[STAFF].id}",
+        payload=values,
+    )
     try:
-        command = validate(PlaceOrder, values)
-        checked = await orders.check_order(command, notifications=notifications)
-        async with transaction() as connection:
-            order = await orders.place_order(
-                command,
-                user=checked,
-                actor=actor_of(request),
-                notifications=notifications,
-                connection=connection,
-            )
+        async with held as claim:
+            if claim.replay is not None:
+                raise _see_other(claim.replay.headers["Location"])
+            command = validate(PlaceOrder, values)
+            checked = await orders.check_order(command, notifications=notifications)
+            async with transaction() as connection:
+                order = await orders.place_order(
+                    command,
+                    user=checked,
+                    actor=actor_of(request),
+                    notifications=notifications,
+                    connection=connection,
+                )
+                location = f"/console/orders/{order.id}"
+                await claim.answer(connection, 303, {"id": order.id}, {"Location": location})
     except (Problem, DomainError) as error:
         status = forms.status_of(error, request)
         shown = values | {"notification_channel": values["notification_channel"] or ""}
-        return await _user_page(
-            request, user, order_errors=forms.errors_of(error), order_values=shown, status=status
-        )
+        errors = REPEATED_FORM.get(getattr(error, "type", None)) or forms.errors_of(error)
+        return await _user_page(request, user, order_errors=errors, order_values=shown, status=status)
     wake_relay(request)
-    raise _see_other(f"/console/orders/{order.id}")
+    raise _see_other(location)
 
 
 # --- orders --------------------------------------------------------------------------------------
