@@ -198,6 +198,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         receipts=app[RECEIPTS],
         flow=app[FLOW],
         quiet=scheduling.QuietHours(app[ROUTING].quiet_hours, settings.default_zone()),
+        on_called_back=app[CALLBACK_SENDER].wake,
         concurrency=settings.delivery_concurrency,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
@@ -284,9 +285,9 @@ def create_app(
     app.cleanup_ctx.append(_channel_states)
     app.cleanup_ctx.append(_http_session)
     if settings.workers_enabled:
+        app.cleanup_ctx.append(_callbacks)  # stops last: it sends what the others' last records owe
         app.cleanup_ctx.append(_delivery)
         app.cleanup_ctx.append(_confirmations)
-        app.cleanup_ctx.append(_callbacks)
     if settings.purge_enabled:
         purger = partial(gateway_purger, settings)  # what the retention settings no longer keep
         app.cleanup_ctx.append(purge_in_background(purger, settings.purge_interval_seconds))

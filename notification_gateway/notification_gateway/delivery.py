@@ -116,10 +116,12 @@ class DeliveryWorker(QueueWorker[Notification]):
         receipts: ReceiptContext,
         flow: FlowControl,
         quiet: QuietHours | None = None,
+        on_called_back: Callable[[], None] | None = None,
         **options: Unpack[WorkerOptions],
     ) -> None:
         super().__init__(**options)
         self.quiet = quiet or QuietHours()
+        self.on_called_back = on_called_back  # wakes this process's callback sender
         self.receipts = receipts
         self.channels = channels
         self.session = session
@@ -401,10 +403,13 @@ class DeliveryWorker(QueueWorker[Notification]):
         return await self.recorder.record_alone(notification, attempt)
 
     def _recorded(self, notification: Notification, attempt: Attempt, recorded: Recorded) -> None:
-        """Once committed: wake for work queued again at once, log, count."""
+        """Once committed: wake for work queued again at once, and the callback sender for a callback
+        owed, then log and count."""
         following = recorded.following
         if recorded.requeued:
             self.wake()
+        if recorded.called_back and self.on_called_back is not None:
+            self.on_called_back()
         log.info(
             "attempt %s of %s: %s",
             recorded.number,

@@ -153,6 +153,7 @@ class Recorded:
     number: int
     now: datetime
     requeued: bool
+    called_back: bool = False  # a status callback is owed for it
 
 
 @dataclass
@@ -297,8 +298,15 @@ class AttemptRecorder:
                 await model.bulk_create(rows, using_db=connection)
         recorded_sends = [send for send in sends if send.notification_id in sequences]
         hopped = await apply_early_receipts(self.receipts, recorded_sends, connection, locked=True)
+        owed = {callback.notification_id for callback in callbacks}
         return [
-            Recorded(item.following, item.notification.attempt_count + 1, now, item.notification.id in hopped)
+            Recorded(
+                item.following,
+                item.notification.attempt_count + 1,
+                now,
+                requeued=item.notification.id in hopped,
+                called_back=item.notification.id in owed,
+            )
             if item.notification.id in sequences
             else None
             for item in items

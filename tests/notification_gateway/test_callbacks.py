@@ -133,6 +133,19 @@ async def test_a_change_of_status_is_called_back_signed(client, receiver, worker
     assert callback.status is CallbackStatus.DELIVERED
 
 
+async def test_the_callback_sender_is_woken_when_a_record_owes_a_callback(client, receiver, workers):
+    delivery, _sender, _clock = workers
+    woken: list[str] = []
+    delivery.on_called_back = lambda: woken.append("callback owed")
+    await _notify_with_callback(client, receiver)
+    response = await notify(client, notify_body(recipient=BIRD, channel="pigeon"))  # no callback asked
+    assert response.status == 202
+
+    await _drain(delivery)
+
+    assert woken == ["callback owed"]
+
+
 async def test_a_failure_is_called_back_too(client, receiver, workers, pigeon):
     delivery, sender, _clock = workers
     await _notify_with_callback(client, receiver)
