@@ -7,10 +7,15 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
 import urllib.request
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+
+from notification_gateway.settings import DEFAULT_ROUTING_FILE
 
 # Variables the services read; cleared so a developer's shell cannot leak into a test.
 _SERVICE_VARIABLES = (
@@ -27,6 +32,20 @@ _SERVICE_VARIABLES = (
     "SANDBOX_",
     "PROVIDER_SANDBOX_",
 )
+
+
+@cache
+def routing_at_any_hour() -> Path:
+    """The shipped routing without its `[quiet_hours]`, so an SMS sent by a test goes now at any
+    hour of the day rather than the next morning. Tests of quiet hours keep the shipped file and
+    set the clock themselves."""
+    shipped = DEFAULT_ROUTING_FILE.read_text()
+    text = shipped.split("\n[quiet_hours]\n")[0] + "\n"
+    expected = {key: value for key, value in tomllib.loads(shipped).items() if key != "quiet_hours"}
+    assert tomllib.loads(text) == expected, "[quiet_hours] is no longer the routing file's last table"
+    path = Path(tempfile.mkdtemp(prefix="routing-")) / "routing.toml"
+    path.write_text(text)
+    return path
 
 
 _handed_out: set[int] = set()
@@ -63,6 +82,8 @@ class ServiceProcess:
 
     def _environment(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(_SERVICE_VARIABLES)}
+        if self.module == "notification_gateway":
+            base["GATEWAY_ROUTING_FILE"] = str(routing_at_any_hour())
         return base | self.env
 
     def run(self, command: str) -> subprocess.CompletedProcess:

@@ -16,6 +16,7 @@ from notification_gateway.app import create_app
 from notification_gateway.db import gateway_tortoise_config
 from notification_gateway.settings import GatewaySettings
 from notification_gateway.testing import production_logs
+from tests.processes import routing_at_any_hour
 
 ORDERS_TOKEN = "orders-caller-token-0123456789abcdef"
 MARKETING_TOKEN = "marketing-caller-token-0123456789ab"
@@ -100,6 +101,7 @@ def gateway_settings(gateway_database_url, provider_env) -> GatewaySettings:
         GATEWAY_OPERATOR_TOKEN=OPERATOR_TOKEN,
         GATEWAY_PLUGINS="email,sms",
         GATEWAY_WORKERS_ENABLED=False,
+        GATEWAY_ROUTING_FILE=routing_at_any_hour(),
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from notification_gateway.app import create_app
 from notification_gateway.models import DeliveryAttempt, Notification
+from notification_gateway.settings import DEFAULT_ROUTING_FILE
 from notification_gateway.status import AttemptOutcome, NotificationStatus
 from tests.notification_gateway.conftest import GRACE, MARKETING, ORDERS, notify, notify_body
 
@@ -222,7 +223,10 @@ async def test_the_allow_list_loads_only_the_named_plugins(aiohttp_client, gatew
     assert [c["name"] for c in channels["data"]] == ["sms"]
 
 
-async def test_routing_shows_the_rules_in_force(client):
+async def test_routing_shows_the_rules_in_force(aiohttp_client, gateway_settings):
+    shipped = gateway_settings.model_copy(update={"routing_file": DEFAULT_ROUTING_FILE})
+    client = await aiohttp_client(create_app(shipped))
+
     response = await client.get("/routing", headers=ORDERS)
 
     assert response.status == 200

@@ -26,6 +26,7 @@ from notification_gateway.plugins import load_channels
 from notification_gateway.policy import RetryPolicy
 from notification_gateway.receipts import ReceiptContext
 from notification_gateway.scheduling import QuietHours
+from notification_gateway.settings import DEFAULT_ROUTING_FILE
 from notification_gateway.status import NotificationStatus
 from notification_gateway.suppression import SuppressionRules
 from tests.notification_gateway.conftest import ADA, ORDERS, PigeonPlugin, notify_body
@@ -41,6 +42,12 @@ class SmsStub(PigeonPlugin):
     def __init__(self) -> None:
         super().__init__()
         self.channel.name, self.channel.recipient_field = "sms", "phone_number"
+
+
+@pytest.fixture
+def gateway_settings(gateway_settings):
+    """With the shipped routing, quiet hours and all: the clock here is the test's own."""
+    return gateway_settings.model_copy(update={"routing_file": DEFAULT_ROUTING_FILE})
 
 
 @pytest.fixture

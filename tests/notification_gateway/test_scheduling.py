@@ -12,7 +12,7 @@ from notification_gateway.app import create_app
 from notification_gateway.models import Notification
 from notification_gateway.routing import RoutingFileError, RoutingRules
 from notification_gateway.scheduling import QuietWindow
-from notification_gateway.settings import GatewaySettings
+from notification_gateway.settings import DEFAULT_ROUTING_FILE, GatewaySettings
 from tests.notification_gateway.conftest import ADA, ORDERS, notify_body
 
 LONDON = ZoneInfo("Europe/London")
@@ -21,6 +21,12 @@ WES = {"kit_type": "whole-exome-sequencing"}  # an order confirmation the rules 
 
 def _at(year, month, day, hour, minute, zone=LONDON) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=zone)
+
+
+@pytest.fixture
+def gateway_settings(gateway_settings):
+    """With the shipped routing, quiet hours and all: the clock here is the test's own."""
+    return gateway_settings.model_copy(update={"routing_file": DEFAULT_ROUTING_FILE})
 
 
 @pytest.fixture
