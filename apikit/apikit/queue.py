@@ -124,8 +124,6 @@ class LeasedQueue(Generic[RowT]):
         }
         connection = self.model._meta.db
         if connection.capabilities.dialect == "postgres":
-            if callable(where):
-                return await self._claim_by_statement(now, limit, where, leased, connection)
             return await self._claim_in_one_statement(now, limit, where, leased, connection)
         if callable(where):
             where = where(now)
@@ -142,7 +140,7 @@ class LeasedQueue(Generic[RowT]):
         self,
         now: datetime,
         limit: int,
-        where: Q | None,
+        where: Where,
         leased: dict[str, Any],
         connection: BaseDBAsyncClient,
     ) -> list[RowT]:
@@ -150,37 +148,32 @@ class LeasedQueue(Generic[RowT]):
         one statement and one round trip instead of a transaction of four. The inner SELECT locks
         the rows it picks (re-checked against its WHERE if another claimer just changed them), so
         the UPDATE leases only rows that are still due and free."""
-        picked = Subquery(self.due_rows(now, limit, connection, where))
-        update = self.model.filter(id__in=picked).using_db(connection).update(**leased)
-        rows = await update_returning(update, "*", connection)
-        claimed = [self.model._init_from_db(**row) for row in rows]
-        return sorted(claimed, key=lambda row: row.next_attempt_at)
-
-    async def _claim_by_statement(
-        self,
-        now: datetime,
-        limit: int,
-        where: Callable[[datetime], Q],
-        leased: dict[str, Any],
-        connection: BaseDBAsyncClient,
-    ) -> list[RowT]:
-        """`_claim_in_one_statement`, its SQL built once for `where` (with stand-in values, each
-        filled in now): building it anew cost more than the claim's round trip."""
-        if (built := self._statements.get(where)) is None:
-            stand_ins = {**leased, "lease_owner": _OWNER, "lease_expires_at": _UNTIL}
-            picked = Subquery(self.due_rows(_AT, _LIMIT, connection, where(_AT)))
-            update = self.model.filter(id__in=picked).using_db(connection).update(**stand_ins)
-            update._make_query()
-            sql, values = update.query.get_parameterized_sql()
-            built = self._statements[where] = (f"{sql} RETURNING *", values)
-        sql, values = built
+        sql, values = self._claim_statement(where, connection)
         fill = {_AT: now, _UNTIL: leased["lease_expires_at"], _OWNER: leased["lease_owner"], _LIMIT: limit}
         filled = [
-            fill.get(value, value) if isinstance(value, str | int | datetime) else value for value in values
+            fill.get(value, value) if isinstance(value, str | int | datetime) else value  # lists: unhashable
+            for value in values
         ]
         rows = await connection.execute_query_dict(sql, filled)
         claimed = [self.model._init_from_db(**row) for row in rows]
         return sorted(claimed, key=lambda row: row.next_attempt_at)
+
+    def _claim_statement(self, where: Where, connection: BaseDBAsyncClient) -> tuple[str, list[Any]]:
+        """The claim's SQL and values, with stand-ins for the claim's own values (`_AT`, `_UNTIL`,
+        `_OWNER`, `_LIMIT`) that each claim fills in. A `where` given as a function of the claim's
+        time is built once and kept: building it anew cost more than the claim's round trip."""
+        if callable(where) and (built := self._statements.get(where)) is not None:
+            return built
+        stand_ins = {"status": self.leased, "lease_owner": _OWNER, "lease_expires_at": _UNTIL}
+        condition = where(_AT) if callable(where) else where
+        picked = Subquery(self.due_rows(_AT, _LIMIT, connection, condition))
+        update = self.model.filter(id__in=picked).using_db(connection).update(**stand_ins)
+        update._make_query()
+        sql, values = update.query.get_parameterized_sql()
+        built = (f"{sql} RETURNING *", values)
+        if callable(where):
+            self._statements[where] = built
+        return built
 
     def _mine(self, row: RowT, connection: BaseDBAsyncClient | None):
         return self.model.filter(pk=row.pk, lease_owner=row.lease_owner).using_db(connection)
@@ -407,9 +400,11 @@ class QueueWorker(ABC, Generic[RowT]):
     def give_back_slot(self) -> bool:
         """Called from `process`: what is left of it (writing its result down) needs no slot, so
         another row may take this one now. The row stays leased until that write releases it, and
-        `stop` still waits for it. False (nothing done) outside the worker's own tasks."""
+        `stop` still waits for it. At most `concurrency` tasks run without a slot, which bounds
+        the work a crash can catch between its end and its record to twice the concurrency.
+        False (nothing done) outside the worker's own tasks, or when that many already run so."""
         task = asyncio.current_task()
-        if task not in self._in_flight:
+        if task not in self._in_flight or len(self._slot_given_back) >= self.concurrency:
             return False
         self._slot_given_back.add(task)
         self._free_slot(task)

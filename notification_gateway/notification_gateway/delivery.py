@@ -137,7 +137,6 @@ class DeliveryWorker(QueueWorker[Notification]):
         # an entry is looked up before its send.
         self._suppression: dict[str, asyncio.Future[dict[str, str]]] = {}
         self._claimables: dict[int, tuple[Q | None, Callable[[datetime], Q]]] = {}
-        self._unrecorded = 0  # sends over whose slot was given back, not yet recorded
         self.recorder = AttemptRecorder(
             queue=self.queue,
             channels=channels,
@@ -307,30 +306,25 @@ class DeliveryWorker(QueueWorker[Notification]):
         duration = time.perf_counter() - started
         self.metrics.attempts.labels(notification.channel, outcome).inc()
         self.metrics.provider_seconds.labels(notification.channel).observe(duration)
-        # The send is over: its slot goes to the next row while this one is recorded, as long as
-        # no more than `concurrency` records are waiting (the crash window in the README).
-        unrecorded = self._unrecorded < self.concurrency and self.give_back_slot()
-        self._unrecorded += unrecorded
-        try:
-            counted = self.policy.counts(
-                await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe),
-                notification.attempt_count,
-            )
-            await self._record_while_leased(
-                notification,
-                Attempt(
-                    outcome=outcome,
-                    counted=counted,
-                    provider_status=provider_status,
-                    retry_after=retry_after,
-                    error=error,
-                    started_at=started_at,
-                    duration=duration,
-                    reference=reference,
-                ),
-            )
-        finally:
-            self._unrecorded -= unrecorded
+        # The send is over: its slot goes to the next row while this one is recorded.
+        self.give_back_slot()
+        counted = self.policy.counts(
+            await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe),
+            notification.attempt_count,
+        )
+        await self._record_while_leased(
+            notification,
+            Attempt(
+                outcome=outcome,
+                counted=counted,
+                provider_status=provider_status,
+                retry_after=retry_after,
+                error=error,
+                started_at=started_at,
+                duration=duration,
+                reference=reference,
+            ),
+        )
 
     async def _check_suppression(
         self,

@@ -149,3 +149,40 @@ async def test_a_wake_up_during_a_claim_makes_it_look_again():
         assert worker.done == [1]
     finally:
         await worker.stop(runner, grace_seconds=1)
+
+
+class GivingBackWorker(ListWorker):
+    """Gives its slot back as soon as a row starts (as a delivery does once its send is over)."""
+
+    def __init__(self, concurrency: int) -> None:
+        super().__init__(concurrency)
+        self.given_back: dict[int, bool] = {}
+
+    async def process(self, row: Row) -> None:
+        self.given_back[row.pk] = self.give_back_slot()
+        await super().process(row)
+
+
+async def test_no_more_rows_run_without_a_slot_than_the_concurrency():
+    worker = GivingBackWorker(concurrency=2)
+    runner = await started(worker)
+    try:
+        worker.add(1, 2, 3, 4, 5)
+        worker.wake()
+        await settle()
+
+        # Rows 1 and 2 gave their slots to 3 and 4; those could not give theirs back, so 5 waits.
+        assert worker.given_back == {1: True, 2: True, 3: False, 4: False}
+        assert worker.due == [Row(5)]
+
+        worker.finish(1)  # it had no slot: none is freed
+        await settle()
+        assert worker.due == [Row(5)]
+
+        worker.finish(3)
+        await settle()
+        assert worker.given_back[5] is True  # only 2 runs without a slot now, so 5 may give its back
+        assert worker.give_back_slot() is False  # outside the worker's own tasks
+    finally:
+        worker.finish(2, 3, 4, 5)
+        await worker.stop(runner, grace_seconds=1)
