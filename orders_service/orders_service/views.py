@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from aiohttp import web
 
 from apikit.database import transaction
+from apikit.idempotency import Claim
 from apikit.keys import PRINCIPAL
 from apikit.pagination import encode_cursor
 from apikit.responses import json_response
@@ -14,6 +17,7 @@ from apikit.validation import parse_query, read_body
 from orders_service import order_notifications, orders, user_pages, users, webhooks
 from orders_service.keys import ANNOUNCER, GATEWAY, IDEMPOTENCY, NOTIFICATIONS, RELAY, SETTINGS, WEBHOOK
 from orders_service.lifecycle import OrderStatus
+from orders_service.models import DNAKitOrder
 from orders_service.presenters import order_detail, order_view, user_view
 from orders_service.schemas import ChangeOrder, ChangeUser, NewUser, OrderQuery, PlaceOrder, Resend, UserQuery
 
@@ -49,26 +53,41 @@ async def place_order(request: web.Request) -> web.Response:
     in flight with that key is a 409.
     """
     command = await read_body(request, PlaceOrder)
-    notifications = request.app[NOTIFICATIONS]
     idempotency = request.app[IDEMPOTENCY]
     payload = partial(command.model_dump, mode="json")  # only needed when an Idempotency-Key came
     async with idempotency.claim(request, principal=request[PRINCIPAL].name, payload=payload) as claim:
         if claim.replay is not None:
             return claim.replay
-        user = await orders.check_order(command, notifications=notifications)
-        async with transaction() as connection:
-            order = await orders.place_order(
-                command,
-                user=user,
-                actor=token_actor(request),
-                notifications=notifications,
-                connection=connection,
-            )
-            response = await claim.answer(
-                connection, 201, order_view(order), {"Location": f"/orders/{order.id}"}
-            )
-    wake_relay(request)
+        _order, response = await placed_and_answered(
+            request,
+            command,
+            claim,
+            actor=token_actor(request),
+            answer=lambda order: (201, order_view(order), {"Location": f"/orders/{order.id}"}),
+        )
     return response
+
+
+async def placed_and_answered(
+    request: web.Request,
+    command: PlaceOrder,
+    claim: Claim,
+    *,
+    actor: str,
+    answer: Callable[[DNAKitOrder], tuple[int, Any, dict[str, str]]],
+) -> tuple[DNAKitOrder, web.Response]:
+    """Check the order, then place it and store its answer (`answer(order)`: status, body,
+    headers) for replays of `claim`'s key in one transaction; the relay hears of it at once.
+    The API and the console's order form both place orders so."""
+    notifications = request.config_dict[NOTIFICATIONS]
+    user = await orders.check_order(command, notifications=notifications)
+    async with transaction() as connection:
+        order = await orders.place_order(
+            command, user=user, actor=actor, notifications=notifications, connection=connection
+        )
+        response = await claim.answer(connection, *answer(order))
+    wake_relay(request)
+    return order, response
 
 
 async def get_order(request: web.Request) -> web.Response:

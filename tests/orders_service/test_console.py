@@ -287,6 +287,28 @@ async def test_an_order_form_submitted_twice_places_one_order(client, admin, ada
     assert fresh_key != form["form_key"]
 
 
+@pytest.mark.parametrize("key", ["", "schlüssel", "k" * 300])
+async def test_an_order_form_with_a_key_no_page_makes_places_its_order_each_time(client, admin, ada, key):
+    page = await (await admin.get(f"/console/users/{ada.id}")).text()
+    form = {
+        "csrf_token": CSRF.search(page).group(1),
+        "form_key": key,
+        "sequencing_type": "whole-genome-sequencing",
+        "shipping_info.recipient_name": "Ada Lovelace",
+        "shipping_info.address_lines.0": "12 Example Street",
+        "shipping_info.city": "London",
+        "shipping_info.postcode": "N1 9GU",
+        "shipping_info.country": "GB",
+    }
+
+    answers = [await admin.post(f"/console/users/{ada.id}/orders", form) for _ in range(2)]
+
+    orders = await DNAKitOrder.all().order_by("id")
+    assert [answer.status for answer in answers] == [303, 303]  # not refused: simply not deduplicated
+    assert [answer.headers["Location"] for answer in answers] == [f"/console/orders/{o.id}" for o in orders]
+    assert len(orders) == 2
+
+
 async def test_a_disabled_account_is_signed_out(client, admin):
     await disable_staff("admin@example.com")
 

@@ -31,7 +31,7 @@ from orders_service.lifecycle import OrderNotificationStatus, OrderStatus, Seque
 from orders_service.models import DNAKitOrder, User
 from orders_service.notifications import ChannelsUnavailable, recipient_of
 from orders_service.schemas import COUNTRY_CODES, ChangeUser, OrderQuery, PlaceOrder, Resend
-from orders_service.views import wake_relay
+from orders_service.views import placed_and_answered, wake_relay
 
 PAGE_SIZE = 50
 # A form submitted again: said the way staff see it, not as the API's Idempotency-Key.
@@ -255,7 +255,6 @@ async def place_order(request: web.Request) -> web.StreamResponse:
     user = await users.get_user(request.match_info["user_id"])
     form = await request.post()
     values = forms.place_order_from(form, user.id)
-    notifications = request.config_dict[NOTIFICATIONS]
     held = request.config_dict[IDEMPOTENCY].hold(
         forms.form_key(form),
         method=request.method,
@@ -267,25 +266,19 @@ async def place_order(request: web.Request) -> web.StreamResponse:
         async with held as claim:
             if claim.replay is not None:
                 raise _see_other(claim.replay.headers["Location"])
-            command = validate(PlaceOrder, values)
-            checked = await orders.check_order(command, notifications=notifications)
-            async with transaction() as connection:
-                order = await orders.place_order(
-                    command,
-                    user=checked,
-                    actor=actor_of(request),
-                    notifications=notifications,
-                    connection=connection,
-                )
-                location = f"/console/orders/{order.id}"
-                await claim.answer(connection, 303, {"id": order.id}, {"Location": location})
+            order, _ = await placed_and_answered(
+                request,
+                validate(PlaceOrder, values),
+                claim,
+                actor=actor_of(request),
+                answer=lambda order: (303, {"id": order.id}, {"Location": f"/console/orders/{order.id}"}),
+            )
     except (Problem, DomainError) as error:
         status = forms.status_of(error, request)
         shown = values | {"notification_channel": values["notification_channel"] or ""}
         errors = REPEATED_FORM.get(getattr(error, "type", None)) or forms.errors_of(error)
         return await _user_page(request, user, order_errors=errors, order_values=shown, status=status)
-    wake_relay(request)
-    raise _see_other(location)
+    raise _see_other(f"/console/orders/{order.id}")
 
 
 # --- orders --------------------------------------------------------------------------------------
