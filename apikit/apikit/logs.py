@@ -86,7 +86,9 @@ def hiding(values: Iterable[str]) -> Iterator[None]:
 def redact(text: str, values: Iterable[str]) -> str:
     """`text` without any of `values` (any case), also where a length limit cut one short at the end."""
     for value in sorted({value for value in values if value}, key=len, reverse=True):
-        text = re.sub(re.escape(value), HIDDEN, text, flags=re.IGNORECASE)
+        # Each value is a new pattern (re would compile one per address): look before replacing.
+        if value.casefold() in text.casefold():
+            text = re.sub(re.escape(value), HIDDEN, text, flags=re.IGNORECASE)
         lowered = text.lower()
         for size in range(len(value) - 1, _MIN_CUT_PREFIX - 1, -1):
             if lowered.endswith(value[:size].lower()):

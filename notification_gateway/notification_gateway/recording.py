@@ -8,9 +8,11 @@ written wait on the database form the next, so under load one transaction record
 at low load an attempt waits for none. On PostgreSQL a batch is one statement
 (`_RECORD_ALL`: the UPDATE of every notification from `unnest` of the values,
 the INSERTs of its attempts and numbered events, the receipts' advisory locks),
-then one lookup of early receipts, and an INSERT each for callbacks and timers
-when there are any: four round trips with BEGIN and COMMIT, however many
-attempts it holds.
+then one lookup of early receipts for sends on channels that take receipts, and
+an INSERT each for callbacks and timers when there are any: at most four round
+trips with BEGIN and COMMIT, however many attempts it holds. A batch that needs
+none of these is `_RECORD_ALL` alone, atomic by itself, sent without BEGIN and
+COMMIT: one round trip.
 
 A notification stays leased until the batch holding its record commits. A
 process that dies first loses the record of at most the attempts in flight
@@ -221,17 +223,14 @@ class AttemptRecorder:
 
     async def record_alone(self, notification: Notification, attempt: Attempt) -> Recorded | None:
         """Record in a transaction of its own; None if the lease was lost. Raises what the database raised."""
-        item = _Item(notification, attempt, current_traceparent())
-        async with transaction() as connection:
-            [result] = await self._write([item], connection)
+        [result] = await self._write(items=[_Item(notification, attempt, current_traceparent())])
         return result
 
     async def _write_batches(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[:BATCH_MAX], self._waiting[BATCH_MAX:]
             try:
-                async with transaction() as connection:
-                    results = await self._write(batch, connection)
+                results = await self._write(batch)
             except Exception as exc:
                 log.warning(
                     "cannot record a batch of attempts; recording each on its own",
@@ -244,7 +243,8 @@ class AttemptRecorder:
                 if item.done is not None and not item.done.done():
                     item.done.set_result(outcome)
 
-    async def _write(self, items: list[_Item], connection: BaseDBAsyncClient) -> list[Recorded | None]:
+    async def _write(self, items: list[_Item]) -> list[Recorded | None]:
+        """Record `items` in one transaction: the statement alone where it is all the record."""
         now = self.clock()
         for item in items:
             notification = item.notification
@@ -259,13 +259,41 @@ class AttemptRecorder:
                 rng=self.rng(),
             )
             item.change = change_of(notification, item.following, item.attempt)
-        sends = [
+        sends = [  # those a receipt may name: on a channel that takes receipts
             RecordedSend(item.notification.id, item.notification.channel, item.attempt.reference)
             for item in items
             if item.change is not None
             and item.change.status is NotificationStatus.SENT
             and item.attempt.reference is not None
+            and reads(self.channels.get(item.notification.channel), "parse_receipt")
         ]
+        database = Notification._meta.db
+        if database.capabilities.dialect == "postgres" and not sends and not any(map(self._owes, items)):
+            sequences = await self._record_all(items, sends, now, database)
+            return self._results(items, sequences, now, hopped=set(), owed=set())
+        async with transaction() as connection:
+            return await self._write_in(connection, items, sends, now)
+
+    def _owes(self, item: _Item) -> bool:
+        """Whether the item's record may add a callback or a confirmation timer."""
+        return item.change is not None and (bool(item.notification.callback_url) or self._timed(item))
+
+    def _timed(self, item: _Item) -> bool:
+        """A send that waits for its `delivered` receipt before the next fallback is tried."""
+        notification, change = item.notification, item.change
+        return (
+            change is not None
+            and change.status is NotificationStatus.SENT
+            and bool(notification.fallback_channels)
+            and bool(notification.confirm_within_seconds)
+            and reads(self.channels.get(notification.channel), "parse_receipt")
+        )
+
+    async def _write_in(
+        self, connection: BaseDBAsyncClient, items: list[_Item], sends: list[RecordedSend], now: datetime
+    ) -> list[Recorded | None]:
+        """The whole record in `connection`'s transaction: states, attempts and events, then the
+        callbacks and timers they owe, then receipts that came before their sends."""
         if connection.capabilities.dialect == "postgres":
             sequences = await self._record_all(items, sends, now, connection)
         else:
@@ -274,11 +302,8 @@ class AttemptRecorder:
         timers: list[ConfirmationTimer] = []
         for item in items:
             notification, change = item.notification, item.change
-            if notification.id not in sequences:
-                log.warning("lease lost before recording an attempt", extra={"notification": notification.id})
-                continue
-            if change is None:
-                continue
+            if notification.id not in sequences or change is None:
+                continue  # lease lost (`_results` says so), or no event
             if notification.callback_url:
                 event = self._event(item, now, sequences[notification.id])
                 kind = change.kind or str(change.status)
@@ -286,12 +311,7 @@ class AttemptRecorder:
                     callback := callback_for(notification, event, kind=kind, traceparent=item.traceparent)
                 ) is not None:
                     callbacks.append(callback)
-            if (
-                change.status is NotificationStatus.SENT
-                and notification.fallback_channels
-                and notification.confirm_within_seconds
-                and reads(self.channels.get(notification.channel), "parse_receipt")
-            ):
+            if self._timed(item):
                 timers.append(timer_for(notification, channel=notification.channel, now=now))
         for model, rows in ((Callback, callbacks), (ConfirmationTimer, timers)):
             if rows:
@@ -299,6 +319,15 @@ class AttemptRecorder:
         recorded_sends = [send for send in sends if send.notification_id in sequences]
         hopped = await apply_early_receipts(self.receipts, recorded_sends, connection, locked=True)
         owed = {callback.notification_id for callback in callbacks}
+        return self._results(items, sequences, now, hopped=hopped, owed=owed)
+
+    @staticmethod
+    def _results(
+        items: list[_Item], sequences: dict[str, int], now: datetime, *, hopped: set[str], owed: set[str]
+    ) -> list[Recorded | None]:
+        """What each item's record wrote, in order (None where the lease was lost)."""
+        for lost in (item.notification.id for item in items if item.notification.id not in sequences):
+            log.warning("lease lost before recording an attempt", extra={"notification": lost})
         return [
             Recorded(
                 item.following,
