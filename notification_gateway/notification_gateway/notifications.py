@@ -158,6 +158,7 @@ async def accept_for(
         address_key=key,
         item_key=item_key,
         confirm_within_seconds=route.confirm_within_seconds if route.fallbacks else None,
+        event_count=1,  # its first event, numbered here: no statement needed to count it
     )
     event = await record_event(
         notification,
@@ -167,6 +168,7 @@ async def accept_for(
         now=now,
         connection=connection,
         reason=route.reason,
+        sequence=1,
     )
     return notification, event
 
