@@ -167,3 +167,34 @@ async def test_a_lanes_claim_reads_the_due_index_in_order(client, make_worker, d
     assert "notifications_due_by_priority" in plan, plan
     assert "Sort" not in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("priority", list(Priority))
+async def test_a_lanes_claim_reads_the_due_index_even_in_a_generic_plan(
+    client, make_worker, database_server, priority
+):
+    """The server plans a statement it runs often once, generically: each lane's claim must still
+    find its first due rows through the partial due index, not read and sort the whole queue."""
+    if database_server.kind != "postgres":
+        pytest.skip("PostgreSQL's plans (SQLite has no generic plans)")
+    lane = next(lane for lane in delivery_lanes(0.25) if lane.name == priority.value)
+    worker = make_worker(lanes=delivery_lanes(0.25))
+    sql, constants = worker.queue._claim_statement(
+        worker._claimable_within(lane.where), connections.get("default")
+    )
+    assert constants == []  # every value but the claim's own stands in the SQL
+
+    database = connections.get("default")
+    async with database.acquire_connection() as connection, connection.transaction():  # explained, never run
+        await connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await connection.execute(f"PREPARE lane_claim AS {sql}")
+        plan = "\n".join(
+            row[0]
+            for row in await connection.fetch(
+                "EXPLAIN EXECUTE lane_claim('owner', now() + interval '1 minute', now(), 4)"
+            )
+        )
+        await connection.execute("DEALLOCATE lane_claim")
+
+    assert "Index Scan using notifications_due_by_priority" in plan, plan
+    assert "Sort" not in plan, plan  # the index gives the rows in due order
