@@ -194,11 +194,12 @@ class LeasedQueue(Generic[RowT]):
             return f"${4 + len(constants)}"
 
         select_sql = re.sub(r"\$(\d+)", parameter, select_sql)
-        table, leased = self.model._meta.db_table, _literal(self.leased)
+        table, key, leased = self.model._meta.db_table, self.model._meta.db_pk_column, _literal(self.leased)
         assert leased is not None, "a leased status is plain text"
-        # Only plain text (`_literal`) and the model's own table name are written into the SQL.
-        update = f'UPDATE "{table}" SET "status" = {leased}, "lease_owner" = $1, "lease_expires_at" = $2'  # noqa: S608
-        built = (f'{update} WHERE "id" = ANY(ARRAY({select_sql})) RETURNING *', constants)
+        # Only plain text (`_literal`) and the model's own table and key names are written into the SQL.
+        lease = f'"status" = {leased}, "lease_owner" = $1, "lease_expires_at" = $2'
+        sql = f'UPDATE "{table}" SET {lease} WHERE "{key}" = ANY(ARRAY({select_sql})) RETURNING *'  # noqa: S608
+        built = (sql, constants)
         if callable(where):
             self._statements[where] = built
         return built
