@@ -382,6 +382,9 @@ class PostgresProxy:
       the connection is closed as soon as the statement's answer has reached the client (the
       server's next ReadyForQuery); with `at`, at the client's next message containing `at` instead:
       `at=b"COMMIT"` loses the transaction the statement was in.
+    - `cut_before_statement(text)`: the connection dies as the client sends a statement containing
+      `text` (its first sending: later ones name the prepared statement), which never reaches the
+      server.
     """
 
     COMMIT_CONFIRMED = b"C\x00\x00\x00\x0bCOMMIT\x00"  # CommandComplete, tag COMMIT
@@ -400,6 +403,7 @@ class PostgresProxy:
         self._answer_armed: bytes | None = None
         self._answer_cuts_at_once = False
         self._statement_armed: tuple[bytes, bytes | None] | None = None
+        self._cut_before: bytes | None = None
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task] = set()
 
@@ -421,6 +425,9 @@ class PostgresProxy:
     def cut_after_statement(self, text: bytes, at: bytes | None = None) -> None:
         self._statement_armed = (text, at)
 
+    def cut_before_statement(self, text: bytes) -> None:
+        self._cut_before = text
+
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         self._handlers.add(asyncio.current_task())
         self.open += 1
@@ -433,6 +440,10 @@ class PostgresProxy:
         async def to_server() -> None:
             while data := await client_reader.read(65536):
                 if cut_next.is_set() or (cut_at and cut_at[0] in data):
+                    cut.set()
+                    return
+                if self._cut_before is not None and self._cut_before in data:
+                    self._cut_before = None
                     cut.set()
                     return
                 if self._statement_armed is not None and self._statement_armed[0] in data:
