@@ -168,7 +168,7 @@ async def accept_for(
         now=now,
         connection=connection,
         reason=route.reason,
-        sequence=1,
+        sequence=notification.event_count,
     )
     return notification, event
 

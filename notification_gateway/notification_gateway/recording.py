@@ -222,7 +222,7 @@ class AttemptRecorder:
         return await item.done
 
     async def record_alone(self, notification: Notification, attempt: Attempt) -> Recorded | None:
-        """Record in a transaction of its own; None if the lease was lost. Raises what the database raised."""
+        """Record on its own, in no batch; None if the lease was lost. Raises what the database raised."""
         [result] = await self._write(items=[_Item(notification, attempt, current_traceparent())])
         return result
 

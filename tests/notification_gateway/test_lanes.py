@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from tortoise import connections
+from tortoise.expressions import Q
 
 from notification_gateway.lanes import Priority, delivery_lanes
 from notification_gateway.models import Notification
@@ -198,3 +200,19 @@ async def test_a_lanes_claim_reads_the_due_index_even_in_a_generic_plan(
 
     assert "Index Scan using notifications_due_by_priority" in plan, plan
     assert "Sort" not in plan, plan  # the index gives the rows in due order
+
+
+async def test_a_claim_filter_may_not_hold_a_time_made_from_the_claims_time(
+    client, make_worker, database_server
+):
+    """Its statement is built once, with the claim's time as a parameter: another time computed
+    from it would be frozen at the first claim, so building it is refused."""
+    if database_server.kind != "postgres":
+        pytest.skip("the one-statement claim is PostgreSQL's (SQLite claims in a transaction)")
+    worker = make_worker()
+
+    def earlier_than_now(now):
+        return Q(next_attempt_at__lte=now - timedelta(seconds=1))
+
+    with pytest.raises(ValueError, match="not a time made from it"):
+        worker.queue._claim_statement(earlier_than_now, connections.get("default"))
