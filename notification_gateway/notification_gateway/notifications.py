@@ -147,7 +147,7 @@ async def accept_for(
         requested_channel=request.channel,
         channel=route.channel,
         fallback_channels=list(route.fallbacks),
-        next_attempt_at=due,
+        next_attempt_at=due.at,
         send_at=request.send_at,
         priority=request.priority,
         critical=critical,
@@ -167,7 +167,7 @@ async def accept_for(
         source=EventSource.CALLER,
         now=now,
         connection=connection,
-        reason=route.reason,
+        reason=f"{route.reason}; {due.waits_for}" if due.waits_for else route.reason,
         sequence=notification.event_count,
     )
     return notification, event

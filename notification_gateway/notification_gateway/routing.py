@@ -86,7 +86,7 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: StrictStr | None = None
+    name: Annotated[StrictStr, Field(max_length=100)] | None = None  # quoted in event reasons
     channel: StrictStr
     when: When = Field(default_factory=dict)
     fallback: list[StrictStr] | None = None

@@ -57,6 +57,14 @@ class QuietWindow:
         return datetime.combine(end_day, self.end, tzinfo=zone)
 
 
+@dataclass(frozen=True)
+class Due:
+    """When a new notification may first be sent, and why it waits until then, if it does."""
+
+    at: datetime
+    waits_for: str | None = None
+
+
 def due_time(
     *,
     now: datetime,
@@ -64,7 +72,7 @@ def due_time(
     quiet: QuietWindow | None,
     zone: ZoneInfo,
     critical: bool,
-) -> datetime:
+) -> Due:
     """The first moment the notification may be sent: not before `send_at`, never in quiet hours
     unless `critical`. Raises SendAtOutOfRange for a `send_at` more than 30 days ahead."""
     if send_at is not None and send_at - now > MAX_AHEAD:
@@ -72,11 +80,13 @@ def due_time(
             f"send_at may be at most {MAX_AHEAD.days} days ahead (until {(now + MAX_AHEAD).isoformat()}).",
             pointer="#/send_at",
         )
-    due = max(now, send_at) if send_at is not None else now
+    due = Due(now)
+    if send_at is not None and send_at > now:
+        due = Due(send_at, "held until its send_at")
     if quiet is not None and not critical:
-        quiet_until = quiet.ends_at(due, zone)
+        quiet_until = quiet.ends_at(due.at, zone)
         if quiet_until is not None:
-            due = quiet_until
+            due = Due(quiet_until, f"quiet hours: waits until {quiet_until:%H:%M} {zone.key} time")
     return due
 
 

@@ -114,6 +114,11 @@ def test_a_bad_confirm_within_stops_the_start_naming_the_rule(tmp_path):
         _rules(tmp_path, '[[rules]]\nchannel = "sms"\nconfirm_within = "soon"\n')
 
 
+def test_a_rule_name_too_long_to_quote_in_a_reason_stops_the_start(tmp_path):
+    with pytest.raises(RoutingFileError, match="rule 1, name: String should have at most 100 characters"):
+        _rules(tmp_path, f'[[rules]]\nname = "{"n" * 101}"\nchannel = "sms"\n')
+
+
 def test_an_explicit_unknown_channel_names_the_installed_ones(channels):
     with pytest.raises(UnknownChannel, match="Available: email, pigeon, push, sms"):
         RULES.resolve(explicit="fax", attributes={}, recipient=BOTH, channels=channels)

@@ -45,10 +45,14 @@ async def _notify(client, **overrides):
     return await client.post("/notify", json=notify_body(**overrides), headers=ORDERS)
 
 
-async def _due(client, **overrides) -> datetime:
+async def _accepted(client, **overrides) -> dict:
     response = await _notify(client, **overrides)
     assert response.status == 202, await response.text()
-    body = await response.json()
+    return await response.json()
+
+
+async def _due(client, **overrides) -> datetime:
+    body = await _accepted(client, **overrides)
     stored = await Notification.get(id=body["id"])
     assert datetime.fromisoformat(body["next_attempt_at"]) == stored.next_attempt_at
     return stored.next_attempt_at
@@ -61,6 +65,24 @@ async def test_an_order_placed_at_2330_in_london_waits_by_sms_until_0800(client,
 
     assert due == _at(2026, 12, 2, 8, 0)
     assert due.astimezone(UTC) == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # GMT in December
+
+
+async def test_a_notification_kept_for_quiet_hours_says_so_and_until_when(client, now):
+    now[0] = _at(2026, 12, 1, 23, 30)
+
+    [queued] = (await _accepted(client, attributes=WES))["events"]
+
+    assert queued["status"] == "queued"
+    assert queued["reason"].endswith("; quiet hours: waits until 08:00 Europe/London time")
+
+
+async def test_a_notification_due_at_once_gives_only_its_route_as_reason(client, now):
+    now[0] = _at(2026, 12, 1, 12, 0)
+
+    [queued] = (await _accepted(client, attributes=WES))["events"]
+
+    assert "quiet hours" not in queued["reason"]
+    assert "send_at" not in queued["reason"]
 
 
 async def test_the_same_order_by_email_is_due_at_once(client, now):
@@ -108,6 +130,7 @@ async def test_send_at_is_the_due_time(client, now):
     body = await response.json()
     assert datetime.fromisoformat(body["send_at"]) == send_at
     assert datetime.fromisoformat(body["next_attempt_at"]) == send_at
+    assert body["events"][0]["reason"].endswith("; held until its send_at")
 
 
 async def test_send_at_in_the_past_is_due_at_once(client, now):
