@@ -31,6 +31,7 @@ import aiohttp
 from tortoise.expressions import Q
 
 from apikit.database import is_database_unavailable
+from apikit.planner import PlannerStatistics
 from apikit.queue import QueueWorker, WorkerOptions
 from notification_gateway import suppression
 from notification_gateway.addresses import checked_address
@@ -129,6 +130,7 @@ class DeliveryWorker(QueueWorker[Notification]):
         self.metrics = metrics
         self.flow = flow
         self._depth_measured_at = 0.0
+        self.planner = PlannerStatistics(Notification._meta.db_table)
         self._flow_read_at = -math.inf
         self._probes: set[str] = set()
         self._slots: dict[str, datetime] = {}
@@ -147,7 +149,8 @@ class DeliveryWorker(QueueWorker[Notification]):
         )
 
     async def before_claim(self) -> None:
-        """Refresh the shared channel states (each poll at most) and the queue-depth gauge (once a second)."""
+        """Refresh the shared channel states (each poll at most) and the queue-depth gauge (once a
+        second), and with that depth keep the planner's statistics of the queue in step with it."""
         if time.monotonic() - self._flow_read_at >= min(self.poll_seconds, FLOW_READ_EVERY_SECONDS):
             self._flow_read_at = time.monotonic()
             await self.read_flow()
@@ -158,6 +161,7 @@ class DeliveryWorker(QueueWorker[Notification]):
             status__in=[NotificationStatus.QUEUED, NotificationStatus.SENDING]
         ).count()
         self.metrics.queue_depth.set(depth)
+        await self.planner.rows_seen(depth)
 
     async def read_flow(self) -> None:
         """Read the channels' shared states; send the waiting messages of a channel that is not

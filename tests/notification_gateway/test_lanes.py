@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 import pytest
@@ -216,3 +217,82 @@ async def test_a_claim_filter_may_not_hold_a_time_made_from_the_claims_time(
 
     with pytest.raises(ValueError, match="not a time made from it"):
         worker.queue._claim_statement(earlier_than_now, connections.get("default"))
+
+
+async def _explain_prepared(connection, name: str, arguments: str) -> str:
+    return "\n".join(row[0] for row in await connection.fetch(f"EXPLAIN EXECUTE {name}({arguments})"))
+
+
+async def test_a_claim_planned_on_a_small_queue_finds_its_rows_by_key_once_the_queue_has_grown(
+    client, make_worker, database_server
+):
+    """A claim planned while the queue was small reads the whole table for the rows it updates;
+    once the queue holds twice what the planner believes, the worker's count renews the statistics,
+    and the same prepared claim finds its rows by their key."""
+    if database_server.kind != "postgres":
+        pytest.skip("PostgreSQL's cached plans (SQLite plans every statement afresh)")
+    [queued] = await _queue(client, 1, priority="bulk")
+    database = connections.get("default")
+    await database.execute_script('ANALYZE "notifications"')  # what a young deployment's autovacuum saw
+    worker = make_worker(lanes=delivery_lanes(0.25))
+    bulk = worker.lanes[1]
+    sql, _ = worker.queue._claim_statement(worker._claimable_within(bulk.where), database)
+    grown = 3000
+    columns = [f'"{column}"' for column in Notification._meta.db_fields if column != "id"]
+    arguments = "'owner', now() + interval '1 minute', now() - interval '1 day', 4"  # claims nothing
+
+    async with database.acquire_connection() as connection:
+        await connection.execute("SET plan_cache_mode = force_generic_plan")  # planned once, now
+        await connection.execute(f"PREPARE bulk_claim AS {sql}")
+        try:
+            small = await _explain_prepared(connection, "bulk_claim", arguments)
+            await database.execute_script(
+                f'INSERT INTO "notifications" ("id", {", ".join(columns)}) '  # noqa: S608 - model's names
+                f"SELECT id || '-' || n, {', '.join(columns)} FROM \"notifications\", "
+                f"generate_series(1, {grown}) AS n WHERE id = '{queued}'"
+            )
+            stale = await _explain_prepared(connection, "bulk_claim", arguments)
+            renewed = await worker.planner.rows_seen(grown)
+            fresh = await _explain_prepared(connection, "bulk_claim", arguments)
+            again = await worker.planner.rows_seen(grown)
+        finally:
+            await connection.execute("DEALLOCATE bulk_claim")
+            await connection.execute("RESET plan_cache_mode")
+
+    assert "Seq Scan on notifications " in small, small
+    assert "Seq Scan on notifications " in stale, stale  # the plan of the small queue, kept
+    assert renewed
+    assert "Seq Scan on notifications " not in fresh, fresh
+    assert not again  # the planner knows the queue's size now
+
+
+async def test_the_planner_is_left_alone_on_a_small_queue_and_on_sqlite(client, make_worker, database_server):
+    worker = make_worker()
+
+    assert not await worker.planner.rows_seen(10)
+    if database_server.kind == "sqlite":
+        assert not await worker.planner.rows_seen(1_000_000)
+
+
+async def test_statistics_someone_else_is_renewing_are_left_to_them(
+    client, make_worker, database_server, caplog
+):
+    """ANALYZE waits at most a moment for a table autovacuum (or another replica) is analysing:
+    the worker's housekeeping, and the bulk claims behind it, never wait for them."""
+    if database_server.kind != "postgres":
+        pytest.skip("PostgreSQL's table locks")
+    await _queue(client, 1, priority="bulk")
+    database = connections.get("default")
+    await database.execute_script('ANALYZE "notifications"')
+    worker = make_worker()
+    caplog.set_level(logging.INFO, logger="apikit.planner")
+
+    async with database.acquire_connection() as holder, holder.transaction():
+        await holder.execute('LOCK TABLE "notifications" IN SHARE UPDATE EXCLUSIVE MODE')  # as ANALYZE does
+        async with asyncio.timeout(10):
+            renewed = await worker.planner.rows_seen(5000)
+
+    assert not renewed
+    [told] = [record for record in caplog.records if record.name == "apikit.planner"]
+    assert told.getMessage() == "planner statistics not renewed"
+    assert told.error.startswith("LockNotAvailableError")
