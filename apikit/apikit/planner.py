@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 MIN_ROWS = 1000
 #: How long ANALYZE waits for a table lock someone else holds before leaving it to them.
 LOCK_TIMEOUT = "200ms"
+#: How long ANALYZE may take (it reads a sample of 30,000 rows at most, whatever the table's size).
+STATEMENT_TIMEOUT = "10s"
 
 
 class PlannerStatistics:
@@ -38,7 +40,7 @@ class PlannerStatistics:
     def __init__(self, table: str, connection_name: str = "default") -> None:
         self.table = table
         self.connection_name = connection_name
-        self._renewed_for = 0  # rows counted when this process last renewed them
+        self._tried_for = 0  # rows counted when this process last tried; half that resets it
 
     async def rows_seen(self, rows: int) -> bool:
         """The table holds at least `rows` rows now: ANALYZE it if the planner believes in fewer
@@ -46,15 +48,20 @@ class PlannerStatistics:
         statement afresh. Never raises but for a database that cannot be reached: this is
         housekeeping, and the caller's real work goes on without it."""
         client = connections.get(self.connection_name)
-        if client.capabilities.dialect != "postgres" or rows < max(MIN_ROWS, 2 * self._renewed_for):
+        if client.capabilities.dialect != "postgres":
+            return False
+        if rows * 2 < self._tried_for:  # the queue has drained since: the next burst counts again
+            self._tried_for = 0
+        if rows < max(MIN_ROWS, 2 * self._tried_for):
             return False
         try:
             if await self._believed(client) * 2 >= rows:
                 return False
-            self._renewed_for = rows  # tried once for this size, whatever comes of it
+            self._tried_for = rows  # tried once for this size, whatever comes of it
             async with in_transaction(self.connection_name) as transaction:
                 await transaction.execute_script(
-                    f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; ANALYZE \"{self.table}\""
+                    f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; "
+                    f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'; ANALYZE \"{self.table}\""
                 )
             renewed = await self._believed(client) * 2 >= rows  # not if we do not own the table
         except Exception as exc:

@@ -117,6 +117,10 @@ class DeliveryAttempt(Model):
         indexes = (("channel", "provider_reference"),)
 
 
+#: The longest reason an event keeps (a longer one is cut).
+REASON_LENGTH = 200
+
+
 class NotificationEvent(Model):
     """One change in a notification's life: what it became, when, who moved it, and why."""
 
@@ -128,7 +132,7 @@ class NotificationEvent(Model):
     status = fields.CharEnumField(NotificationStatus, max_length=16)
     channel = fields.CharField(max_length=32)
     source = fields.CharEnumField(EventSource, max_length=16)
-    reason = fields.CharField(max_length=200, null=True)
+    reason = fields.CharField(max_length=REASON_LENGTH, null=True)
     occurred_at = DatetimeField()
 
     class Meta:

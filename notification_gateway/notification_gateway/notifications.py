@@ -19,7 +19,7 @@ from notification_gateway.addresses import ADDRESSES, checked_addresses
 from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, owe_callback
 from notification_gateway.contract import Recipient
 from notification_gateway.events import record_event
-from notification_gateway.models import DeliveryAttempt, Notification, NotificationEvent
+from notification_gateway.models import REASON_LENGTH, DeliveryAttempt, Notification, NotificationEvent
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.recipient_caps import RecipientCap, address_key, check_cap
 from notification_gateway.routing import RoutingRules
@@ -167,7 +167,7 @@ async def accept_for(
         source=EventSource.CALLER,
         now=now,
         connection=connection,
-        reason=f"{route.reason}; {due.waits_for}" if due.waits_for else route.reason,
+        reason=(f"{route.reason}; {due.waits_for}" if due.waits_for else route.reason)[:REASON_LENGTH],
         sequence=notification.event_count,
     )
     return notification, event

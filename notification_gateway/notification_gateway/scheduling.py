@@ -80,14 +80,16 @@ def due_time(
             f"send_at may be at most {MAX_AHEAD.days} days ahead (until {(now + MAX_AHEAD).isoformat()}).",
             pointer="#/send_at",
         )
-    due = Due(now)
-    if send_at is not None and send_at > now:
-        due = Due(send_at, "held until its send_at")
+    due = max(now, send_at) if send_at is not None else now
+    waits_for: list[str] = []
+    if due > now:
+        waits_for.append("held until its send_at")
     if quiet is not None and not critical:
-        quiet_until = quiet.ends_at(due.at, zone)
+        quiet_until = quiet.ends_at(due, zone)
         if quiet_until is not None:
-            due = Due(quiet_until, f"quiet hours: waits until {quiet_until:%H:%M} {zone.key} time")
-    return due
+            due = quiet_until
+            waits_for.append(f"quiet hours: waits until {quiet_until:%Y-%m-%d %H:%M} {zone.key} time")
+    return Due(due, "; ".join(waits_for) or None)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 from tortoise import connections
 from tortoise.expressions import Q
 
+from apikit.planner import PlannerStatistics
 from notification_gateway.lanes import Priority, delivery_lanes
 from notification_gateway.models import Notification
 from tests.notification_gateway import test_delivery
@@ -254,7 +255,7 @@ async def test_a_claim_planned_on_a_small_queue_finds_its_rows_by_key_once_the_q
             stale = await _explain_prepared(connection, "bulk_claim", arguments)
             renewed = await worker.planner.rows_seen(grown)
             fresh = await _explain_prepared(connection, "bulk_claim", arguments)
-            again = await worker.planner.rows_seen(grown)
+            again = await PlannerStatistics("notifications").rows_seen(grown)  # asks the server anew
         finally:
             await connection.execute("DEALLOCATE bulk_claim")
             await connection.execute("RESET plan_cache_mode")
@@ -278,7 +279,7 @@ async def test_statistics_someone_else_is_renewing_are_left_to_them(
     client, make_worker, database_server, caplog
 ):
     """ANALYZE waits at most a moment for a table autovacuum (or another replica) is analysing:
-    the worker's housekeeping, and the bulk claims behind it, never wait for them."""
+    the worker's housekeeping, and the bulk claims behind it, do not wait for them to finish."""
     if database_server.kind != "postgres":
         pytest.skip("PostgreSQL's table locks")
     await _queue(client, 1, priority="bulk")
@@ -296,3 +297,25 @@ async def test_statistics_someone_else_is_renewing_are_left_to_them(
     [told] = [record for record in caplog.records if record.name == "apikit.planner"]
     assert told.getMessage() == "planner statistics not renewed"
     assert told.error.startswith("LockNotAvailableError")
+
+
+async def test_a_queue_that_drained_counts_its_next_burst_again(client, database_server, monkeypatch):
+    """Tried once for a size, the planner's statistics are not tried again until the queue doubles,
+    or until it drains (a retention purge, analysed while small) and a new burst comes."""
+    if database_server.kind != "postgres":
+        pytest.skip("PostgreSQL's statistics")
+    planner = PlannerStatistics("notifications")
+    looks: list[str] = []
+
+    async def believed(_client):
+        looks.append("looked")
+        return 0.0  # whatever ANALYZE does: a table the planner keeps believing is empty
+
+    monkeypatch.setattr(planner, "_believed", believed)
+    tries = []
+    for rows in (4000, 5000, 100, 4000):
+        before = len(looks)
+        await planner.rows_seen(rows)
+        tries.append(len(looks) > before)
+
+    assert tries == [True, False, False, True]

@@ -73,7 +73,10 @@ async def test_a_notification_kept_for_quiet_hours_says_so_and_until_when(client
     [queued] = (await _accepted(client, attributes=WES))["events"]
 
     assert queued["status"] == "queued"
-    assert queued["reason"].endswith("; quiet hours: waits until 08:00 Europe/London time")
+    assert queued["reason"] == (
+        "rule: whole-exome results are time-critical: SMS; "
+        "quiet hours: waits until 2026-12-02 08:00 Europe/London time"
+    )
 
 
 async def test_a_notification_due_at_once_gives_only_its_route_as_reason(client, now):
@@ -81,8 +84,7 @@ async def test_a_notification_due_at_once_gives_only_its_route_as_reason(client,
 
     [queued] = (await _accepted(client, attributes=WES))["events"]
 
-    assert "quiet hours" not in queued["reason"]
-    assert "send_at" not in queued["reason"]
+    assert queued["reason"] == "rule: whole-exome results are time-critical: SMS"
 
 
 async def test_the_same_order_by_email_is_due_at_once(client, now):
@@ -140,7 +142,12 @@ async def test_send_at_in_the_past_is_due_at_once(client, now):
 async def test_send_at_inside_quiet_hours_waits_for_their_end(client, now):
     send_at = _at(2026, 12, 3, 22, 0)
 
-    assert await _due(client, attributes=WES, send_at=send_at.isoformat()) == _at(2026, 12, 4, 8, 0)
+    body = await _accepted(client, attributes=WES, send_at=send_at.isoformat())
+
+    assert datetime.fromisoformat(body["next_attempt_at"]) == _at(2026, 12, 4, 8, 0)
+    assert body["events"][0]["reason"].endswith(
+        "; held until its send_at; quiet hours: waits until 2026-12-04 08:00 Europe/London time"
+    )
 
 
 async def test_send_at_more_than_30_days_ahead_is_422(client, now):
