@@ -84,17 +84,33 @@ def hiding(values: Iterable[str]) -> Iterator[None]:
 
 
 def redact(text: str, values: Iterable[str]) -> str:
-    """`text` without any of `values` (any case), also where a length limit cut one short at the end."""
+    """`text` without any of `values` (any case), also where a length limit cut one short at the end.
+
+    Runs on every provider answer, several times per send: it folds the text once (again only
+    after a replacement) and finds a cut-short value only where the tail holds its first letter."""
+    folded = text.casefold()
     for value in sorted({value for value in values if value}, key=len, reverse=True):
         # Each value is a new pattern (re would compile one per address): look before replacing.
-        if value.casefold() in text.casefold():
+        if value.casefold() in folded:
             text = re.sub(re.escape(value), HIDDEN, text, flags=re.IGNORECASE)
-        lowered = text.lower()
-        for size in range(len(value) - 1, _MIN_CUT_PREFIX - 1, -1):
-            if lowered.endswith(value[:size].lower()):
-                text = text[:-size] + HIDDEN
-                break
+            folded = text.casefold()
+        cut = _cut_short_at_end(text.lower(), value.lower())
+        if cut:
+            text = text[:-cut] + HIDDEN
+            folded = text.casefold()
     return text
+
+
+def _cut_short_at_end(lowered: str, value: str) -> int:
+    """How many characters at the end of `lowered` are the start of `value` (both lower case):
+    the longest such run shorter than `value` and at least `_MIN_CUT_PREFIX` long; 0 if none."""
+    tail = lowered[max(0, len(lowered) - len(value) + 1) :] if len(value) > 1 else ""
+    start = tail.find(value[:1])
+    while start != -1 and len(tail) - start >= _MIN_CUT_PREFIX:
+        if value.startswith(tail[start:]):
+            return len(tail) - start
+        start = tail.find(value[:1], start + 1)
+    return 0
 
 
 def _mask_field(match: re.Match[str]) -> str:
