@@ -30,7 +30,7 @@ import socket
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -45,6 +45,7 @@ from apikit.database import is_database_unavailable, transaction
 from apikit.fields import DatetimeField
 from apikit.returning import update_returning
 from apikit.tracing import continued_span
+from apikit.urgency import urgent
 
 Clock = Callable[[], datetime]
 ERROR_PAUSE_SECONDS = 1.0
@@ -265,7 +266,8 @@ async def running(worker: QueueWorker, *, grace_seconds: float) -> AsyncIterator
 @dataclass(frozen=True)
 class Lane:
     """The rows `where` selects, claimed before those of later lanes, using at most `share` of the
-    worker's concurrency (at least one slot)."""
+    worker's concurrency (at least one slot). The first lane's claims are `urgent()`: on a database
+    taken in turns they go before other work waiting for it."""
 
     name: str
     where: Q
@@ -376,8 +378,10 @@ class QueueWorker(ABC, Generic[RowT]):
             self._cut_short[name] = True
             return []
         self._claiming[name] = room  # held while the claim awaits, so lanes never overfill the worker
+        first = lane is not None and len(self.lanes) > 1 and lane is self.lanes[0]
         try:
-            claimed = await self.claim(room, lane.where if lane else None)
+            with urgent() if first else nullcontext():  # before later lanes' work, where that matters
+                claimed = await self.claim(room, lane.where if lane else None)
         finally:
             del self._claiming[name]
         self._cut_short[name] = len(claimed) >= room

@@ -1,4 +1,5 @@
-"""tortoise's SQLite client, beginning a transaction with BEGIN alone (a tortoise engine module).
+"""tortoise's SQLite client, beginning a transaction with BEGIN alone, and letting urgent work
+take the connection first (a tortoise engine module).
 
 tortoise's `begin()` sends COMMIT, then BEGIN: two trips to aiosqlite's thread. The
 COMMIT can only end a transaction someone left open on the one shared
@@ -6,6 +7,10 @@ connection, and nothing here does: tortoise holds the connection's lock for
 each transaction and ends it before letting go. So the transaction starts with
 BEGIN alone, and an unexpected open one fails loudly ("cannot start a
 transaction within a transaction") instead of being committed unseen.
+
+The connection's lock is an `UrgentFirstLock`: work in an `apikit.urgency.urgent()`
+block (a transactional claim) waits only for the work that holds the connection,
+not for everything in line before it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from tortoise.backends.sqlite.client import (
 )
 from tortoise.exceptions import TransactionManagementError
 
+from apikit.urgency import UrgentFirstLock
+
 
 class _Transaction(SqliteTransactionWrapper):
     async def begin(self) -> None:
@@ -30,6 +37,10 @@ class _Transaction(SqliteTransactionWrapper):
 
 
 class SqliteBeginClient(SqliteClient):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = UrgentFirstLock()
+
     def _in_transaction(self) -> TransactionContext:
         return SqliteTransactionContext(_Transaction(self), self._lock)
 

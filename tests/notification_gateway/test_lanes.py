@@ -11,6 +11,7 @@ from tortoise import connections
 from tortoise.expressions import Q
 
 from apikit.planner import PlannerStatistics
+from apikit.urgency import is_urgent
 from notification_gateway.lanes import Priority, delivery_lanes
 from notification_gateway.models import Notification
 from tests.notification_gateway import test_delivery
@@ -319,3 +320,20 @@ async def test_a_queue_that_drained_counts_its_next_burst_again(client, database
         tries.append(len(looks) > before)
 
     assert tries == [True, False, False, True]
+
+
+async def test_only_the_transactional_lanes_claims_are_urgent(client, make_worker):
+    """On SQLite, where the one connection is taken in turns, they go before bulk work waiting."""
+    worker = make_worker(lanes=delivery_lanes(0.25))
+    seen: dict[str, bool] = {}
+    claim = worker.claim
+
+    async def noting_claim(limit, where=None):
+        lane = next(lane.name for lane in worker.lanes if lane.where is where)
+        seen[lane] = is_urgent()
+        return await claim(limit, where)
+
+    worker.claim = noting_claim
+    await worker._claim_by_lane()
+
+    assert seen == {"transactional": True, "bulk": False}
