@@ -310,12 +310,12 @@ class DeliveryWorker(QueueWorker[Notification]):
         duration = time.perf_counter() - started
         self.metrics.attempts.labels(notification.channel, outcome).inc()
         self.metrics.provider_seconds.labels(notification.channel).observe(duration)
-        # The send is over: its slot goes to the next row while this one is recorded.
+        learned = await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe)
+        # The send is over and flow control knows of any pause it asked for (a slot handed on sooner
+        # could send again before the pause is written): the slot goes to the next row while this
+        # one is recorded.
         self.give_back_slot()
-        counted = self.policy.counts(
-            await self._learn(notification.channel, outcome, provider_status, retry_after, probe=probe),
-            notification.attempt_count,
-        )
+        counted = self.policy.counts(learned, notification.attempt_count)
         await self._record_while_leased(
             notification,
             Attempt(
