@@ -95,7 +95,9 @@ async def test_a_gateway_killed_mid_delivery_loses_nothing_after_restart(http, s
     counts = Counter(m["message"] for m in await provider.messages("email"))
     duplicates = sum(count - 1 for count in counts.values())
     assert set(counts) == {f"message {n}" for n in range(200)}  # lost = 0, unexpected = 0
-    assert duplicates <= 8  # at most what was in flight at the kill
+    # At most what was in flight at the kill: 8 sends, and as many sent whose records waited for
+    # their batch (the crash window the README's Reliability section gives: 2 x the concurrency).
+    assert duplicates <= 2 * 8
     assert delivered_before < 200  # the kill really interrupted delivery
     statuses = {(await _notification(http, restarted, n["id"]))["status"] for n in accepted}
     assert statuses == {"sent"}
