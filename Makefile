@@ -45,6 +45,7 @@ help:
 	@echo "make migrations     write a migration for model changes"
 	@echo "make bench          run the benchmarks; tables go to benchmarks/results/"
 	@echo "make profile TARGET=orders_write  a flame graph of the service under that load, in benchmarks/results/"
+	@echo "                    (TARGET=gateway_delivery: one gateway delivering a backlog at 0 ms)"
 	@echo "make screenshots    write a PNG of each console page to docs/screenshots/"
 
 $(UV):

@@ -54,7 +54,7 @@ async def _direct_rate(http: aiohttp.ClientSession, sandbox_url: str, count: int
     return count / (time.perf_counter() - started)
 
 
-async def _queue(http: aiohttp.ClientSession, gateway_url: str, count: int) -> None:
+async def queue_emails(http: aiohttp.ClientSession, gateway_url: str, count: int) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     recipient = {"id": "u_ada", "name": "Ada Lovelace", "email": "ada@example.com"}
     queue = iter(range(count))
@@ -68,7 +68,7 @@ async def _queue(http: aiohttp.ClientSession, gateway_url: str, count: int) -> N
     await asyncio.gather(*(lane() for _ in range(16)))
 
 
-async def _messages(http: aiohttp.ClientSession, sandbox_url: str) -> list[dict]:
+async def delivered_emails(http: aiohttp.ClientSession, sandbox_url: str) -> list[dict]:
     async with http.get(f"{sandbox_url}/_sandbox/messages", params={"channel": "email"}) as response:
         return (await response.json())["data"]
 
@@ -78,7 +78,7 @@ async def _gateway_rate(
 ) -> float:
     api_only = harness.gateway(workdir, database_url, sandbox_url, TOKEN, GATEWAY_WORKERS_ENABLED="false")
     with harness.running(api_only):
-        await _queue(http, api_only.url, count)
+        await queue_emails(http, api_only.url, count)
     workers = [
         harness.gateway(
             workdir, database_url, sandbox_url, TOKEN, GATEWAY_DELIVERY_CONCURRENCY=str(CONCURRENCY)
@@ -89,7 +89,7 @@ async def _gateway_rate(
         for number, worker in enumerate(workers, 1):
             stack.enter_context(harness.running(worker, memory, f"gateway {number} of {processes}"))
         deadline = time.monotonic() + 600
-        while len(messages := await _messages(http, sandbox_url)) < count:
+        while len(messages := await delivered_emails(http, sandbox_url)) < count:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {len(messages)} of {count} delivered")
             await asyncio.sleep(0.2)

@@ -3,7 +3,9 @@
 `make profile TARGET=orders_write` starts the orders service as the benchmark
 does (API only, production log level), puts the same wrk load on it, and
 samples it with py-spy meanwhile (its own process, reading the service's
-memory from outside, so the profile does not slow what it measures much). The
+memory from outside, so the profile does not slow what it measures much).
+`TARGET=gateway_delivery` samples one gateway process delivering a queued
+backlog to the sandbox at 0 ms, as gateway_throughput's first row. The
 SVG goes to `benchmarks/results/profile_<target>_<database>.svg`: open it in a
 browser; the widest frames are where the time goes.
 
@@ -16,6 +18,7 @@ another process's memory (ptrace): root, or CAP_SYS_PTRACE in a container.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -25,8 +28,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
+
 from benchmarks import harness, stack, wrk
+from benchmarks.gateway_throughput import CONCURRENCY, TOKEN, queue_emails
 from benchmarks.orders_ceiling import api_only, fresh_database
+from notification_gateway.db import gateway_tortoise_config
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 # py-spy's output formats: an SVG flame graph (default), or collapsed stacks to read as text.
@@ -45,12 +52,43 @@ def orders_write(databases, workdir: Path, record: Callable[[int], subprocess.Po
         wrk.warm_up(f"{service.url}/orders", token=stack.ADMIN, body=stack.ORDER_JSON)
         sampler = record(service.process.pid)
         wrk.run(f"{service.url}/orders", seconds=SECONDS, token=stack.ADMIN, body=stack.ORDER_JSON)
-        sampler.send_signal(signal.SIGINT)  # py-spy writes the graph when interrupted
-        if sampler.wait(60) != 0:
-            raise RuntimeError(f"py-spy failed with exit status {sampler.returncode}")
+        _stop(sampler)
 
 
-TARGETS = {"orders_write": orders_write}
+def gateway_delivery(databases, workdir: Path, record: Callable[[int], subprocess.Popen]) -> None:
+    """One gateway process draining BENCH_NOTIFICATIONS (default 6,000) queued e-mails to the sandbox
+    at 0 ms, as gateway_throughput's 0 ms row: queued through an API-only process first, then
+    sampled from the moment the delivering process is ready until the sandbox has them all."""
+    count = int(os.environ.get("BENCH_NOTIFICATIONS", "6000"))
+    with harness.running(harness.sandbox(workdir)) as sandbox:
+        stack.set_provider_latency(sandbox.url, 0)
+        database_url = harness.off_loop(
+            databases.database_url, "gateway_profile", gateway_tortoise_config, workdir
+        )
+        intake = harness.gateway(workdir, database_url, sandbox.url, TOKEN, GATEWAY_WORKERS_ENABLED="false")
+        with harness.running(intake):
+            asyncio.run(_queued(intake.url, count))
+        concurrency = {"GATEWAY_DELIVERY_CONCURRENCY": str(CONCURRENCY)}
+        with harness.running(
+            harness.gateway(workdir, database_url, sandbox.url, TOKEN, **concurrency)
+        ) as worker:
+            sampler = record(worker.process.pid)
+            stack.wait_for_messages(sandbox.url, count)
+            _stop(sampler)
+
+
+async def _queued(gateway_url: str, count: int) -> None:
+    async with aiohttp.ClientSession() as http:
+        await queue_emails(http, gateway_url, count)
+
+
+def _stop(sampler: subprocess.Popen) -> None:
+    sampler.send_signal(signal.SIGINT)  # py-spy writes the graph when interrupted
+    if sampler.wait(60) != 0:
+        raise RuntimeError(f"py-spy failed with exit status {sampler.returncode}")
+
+
+TARGETS = {"orders_write": orders_write, "gateway_delivery": gateway_delivery}
 
 
 def py_spy() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -24,6 +25,7 @@ except ImportError:  # pragma: no cover
     asyncpg = None
 
 PING_TIMEOUT_SECONDS = 2.0
+_NUMBERED = re.compile(r"\$(\d+)")  # a numbered parameter in static SQL
 
 log = logging.getLogger("apikit.database")
 
@@ -151,6 +153,12 @@ async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
         if token is not None:
             with suppress(RuntimeError, ValueError):  # already reset, as it normally is
                 get_connections().reset(token)
+
+
+def in_dialect(sql: str, db: BaseDBAsyncClient) -> str:
+    """Static SQL written with PostgreSQL's numbered parameters (`$1`), in `db`'s dialect: SQLite
+    numbers them `?1`. A parameter may appear more than once; `$` must not occur in literals."""
+    return sql if db.capabilities.dialect == "postgres" else _NUMBERED.sub(r"?\1", sql)
 
 
 def is_database_unavailable(exc: BaseException) -> bool:

@@ -1,6 +1,6 @@
 """`Idempotency-Key` (IETF httpapi draft): a retried request never does its work twice.
 
-A key is claimed in its own short transaction before the work starts, so a
+A key is claimed by an INSERT committed on its own before the work starts, so a
 concurrent duplicate sees it and gets 409. The work and the stored answer
 commit together, so a replay always matches what was done. Failed work
 releases the key, so the client may retry it. A claim whose holder died
@@ -9,6 +9,7 @@ expires after `lock_seconds`; a stored answer is kept for `retention`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -25,8 +26,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
-from apikit.database import transaction
 from apikit.fields import DatetimeField
+from apikit.inserts import Insert
 from apikit.problems import (
     IDEMPOTENCY_IN_FLIGHT,
     IDEMPOTENCY_KEY_REUSED,
@@ -35,6 +36,7 @@ from apikit.problems import (
     Problem,
 )
 from apikit.responses import json_response
+from apikit.updates import Update
 
 log = logging.getLogger("apikit.idempotency")
 
@@ -95,18 +97,23 @@ class Claim:
         """The response, stored for replays in the transaction of the work it reports."""
         outcome = Outcome(status, body, headers or {})
         if self.record_id is not None:
-            await (
-                self.store.records.filter(id=self.record_id)
-                .using_db(connection)
-                .update(
-                    state=DONE,
-                    response_status=outcome.status,
-                    response_body=outcome.body,
-                    response_headers=dict(outcome.headers),
-                )
+            await _statements(self.store.records)[1].run(
+                connection,
+                {"id": self.record_id},
+                state=DONE,
+                response_status=outcome.status,
+                response_body=outcome.body,
+                response_headers=dict(outcome.headers),
             )
             self.answered = True
         return outcome.response()
+
+
+@functools.cache
+def _statements(records: type[IdempotencyRecordBase]) -> tuple[Insert, Update]:
+    """A record table's claim and answer, their SQL written once (the relay sends a key with every
+    hand-over, so the gateway runs these for most notifications)."""
+    return Insert(records), Update(records)
 
 
 def fingerprint(method: str, path: str, payload: Any) -> str:
@@ -141,16 +148,15 @@ class IdempotencyStore:
             now = self.clock()
             locked_until = now + timedelta(seconds=self.lock_seconds)
             try:
-                # Its own committed transaction: concurrent duplicates must see the claim.
-                async with transaction() as connection:
-                    record = await self.records.create(
-                        using_db=connection,
-                        principal=principal,
-                        key=key,
-                        fingerprint=print_,
-                        state=IN_FLIGHT,
-                        locked_until=locked_until,
-                    )
+                # Committed by itself, outside the work's transaction: concurrent duplicates must see it.
+                record = await _statements(self.records)[0].create(
+                    None,
+                    principal=principal,
+                    key=key,
+                    fingerprint=print_,
+                    state=IN_FLIGHT,
+                    locked_until=locked_until,
+                )
                 return record.id
             except IntegrityError:
                 existing = await self.records.get_or_none(principal=principal, key=key)

@@ -14,6 +14,7 @@ from apikit.alerts import ConditionLog
 from apikit.database import transaction
 from apikit.errors import DomainError
 from apikit.ids import is_well_formed
+from apikit.inserts import Insert
 from apikit.tracing import current_traceparent
 from notification_gateway.addresses import ADDRESSES, checked_addresses
 from notification_gateway.callbacks import CallbackPolicy, CallbackRefused, owe_callback
@@ -30,6 +31,8 @@ from notification_gateway.templates import placeholders_for, render
 
 log = logging.getLogger("notification_gateway.notifications")
 _callback_conditions = ConditionLog(log)
+# Every notification accepted goes through it: its INSERT is written once, not built per call.
+INSERT_NOTIFICATION = Insert(Notification)
 
 
 class NotificationNotFound(DomainError):
@@ -134,8 +137,8 @@ async def accept_for(
     key = address_key(route.channel, primary)
     await check_cap(caps, channel=route.channel, key=key, now=now, connection=connection)
     values = placeholders_for(recipient.id, recipient.name, request.attributes)
-    notification = await Notification.create(
-        using_db=connection,
+    notification = await INSERT_NOTIFICATION.create(
+        connection,
         caller=caller,
         recipient_id=recipient.id,
         # The zone stays with the recipient: every later send checks quiet hours again in it.

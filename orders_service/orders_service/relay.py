@@ -25,6 +25,7 @@ from apikit.backoff import Backoff
 from apikit.database import transaction
 from apikit.queue import QueueWorker, WorkerOptions
 from apikit.request_ids import REQUEST_ID_HEADER, new_request_id
+from apikit.updates import Update
 from orders_service.gateway import TOKEN_STATUSES, GatewayClient, GatewayUnreachable, token_refused
 from orders_service.lifecycle import OrderNotificationStatus, OutboxStatus
 from orders_service.models import DNAKitOrder, OutboxMessage
@@ -34,6 +35,7 @@ log = logging.getLogger("orders_service.relay")
 
 RETRY_STATUSES = frozenset({401, 403, 408, 409, 429})  # plus every 5xx
 OUTBOX_CHANNEL = "outbox_messages"  # the NOTIFY channel of new outbox rows
+UPDATE_ORDER = Update(DNAKitOrder)
 
 
 class OutboxRelay(QueueWorker[OutboxMessage]):
@@ -131,10 +133,5 @@ class OutboxRelay(QueueWorker[OutboxMessage]):
         async with transaction() as connection:
             kept = await self.queue.finish(message, connection, attempts=message.attempts + 1, **updates)
             if kept and message.order_id is not None:
-                await (
-                    DNAKitOrder.filter(
-                        id=message.order_id, notification_status=OrderNotificationStatus.PENDING
-                    )
-                    .using_db(connection)
-                    .update(**order_updates)
-                )
+                pending = {"id": message.order_id, "notification_status": OrderNotificationStatus.PENDING}
+                await UPDATE_ORDER.run(connection, pending, **order_updates)

@@ -12,16 +12,17 @@ shows is ignored, so callbacks arriving out of order never move it backwards
 from __future__ import annotations
 
 import binascii
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 
-from apikit.database import transaction
+from apikit.database import in_dialect, transaction
+from apikit.inserts import Insert
 from apikit.problems import VALIDATION_FAILED, Problem
 from orders_service.lifecycle import OrderNotificationStatus
-from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
+from orders_service.models import WebhookReceipt
 
 
 class CallbackData(BaseModel):
@@ -66,43 +67,60 @@ def verify(webhook: Webhook | None, body: bytes, headers: dict[str, str]) -> Sta
         raise Problem.of(VALIDATION_FAILED, "The callback body is not a notification status.") from None
 
 
+# The order's new notification state, unless a later hand-over (a resend) exists for the order or
+# the order already shows a newer change. The order is found through the outbox row the callback
+# names; a callback naming none, or a row of no order, changes nothing.
+_APPLY = """
+UPDATE "dna_kit_orders" SET
+    "notification_status" = $2, "notification_id" = $3, "notification_channel" = $4,
+    "notification_reason" = $5, "notification_sequence" = $6
+WHERE "id" = (SELECT "order_id" FROM "outbox_messages" WHERE "id" = $1)
+  AND NOT EXISTS (
+      SELECT 1 FROM "outbox_messages" AS "later"
+      WHERE "later"."order_id" = "dna_kit_orders"."id" AND "later"."id" > $1
+  )
+  AND {newer}
+"""
+# A numbered change is newer than what the order shows from the same notification (a change of
+# another notification, a resend's, is newer by definition); one without a number, from an older
+# gateway, never undoes a `delivered`.
+_NEWER_IN_SEQUENCE = '("notification_sequence" < $6 OR NOT "notification_id" = $3)'
+_NOT_DELIVERED = "NOT \"notification_status\" = 'delivered'"
+# PostgreSQL: the receipt and the update in one statement (a data-modifying WITH always runs), so
+# one round trip; a receipt already there fails it whole, as the transaction does elsewhere.
+_WITH_RECEIPT = 'WITH "receipt" AS (INSERT INTO "webhook_receipts" ("id", "received_at") VALUES ($7, $8))'
+_STATEMENTS = {
+    (dialect, numbered): (f"{_WITH_RECEIPT}{_APPLY}" if dialect == "postgres" else _APPLY).format(
+        newer=_NEWER_IN_SEQUENCE if numbered else _NOT_DELIVERED
+    )
+    for dialect in ("postgres", "sqlite")
+    for numbered in (True, False)
+}
+RECEIPT = Insert(WebhookReceipt)
+
+
 async def apply(webhook_id: str, callback: StatusCallback) -> bool:
-    """Record the notification's final status on its order; False if this webhook-id was seen before."""
+    """Record the notification's status on its order; False if this webhook-id was seen before."""
     data = callback.data
+    values = [
+        data.reference,
+        data.status.value,
+        data.id,
+        data.channel,
+        (data.reason or "")[:200] or None,
+        data.sequence,
+    ]
+    db = WebhookReceipt._meta.db
     try:
+        if db.capabilities.dialect == "postgres":
+            sql = _STATEMENTS["postgres", bool(data.sequence)]
+            await db.execute_query(sql, [*values, webhook_id, datetime.now(UTC)])
+            return True
         async with transaction() as connection:
-            await WebhookReceipt.create(id=webhook_id, using_db=connection)
-            message = (
-                await OutboxMessage.get_or_none(id=data.reference, using_db=connection)
-                if data.reference
-                else None
-            )
-            if (
-                message is not None
-                and message.order_id is not None
-                and not await _superseded(message, connection)
-            ):
-                order = DNAKitOrder.filter(id=message.order_id)
-                if data.sequence:  # a change of another notification (a resend) is newer by definition
-                    order = order.filter(
-                        Q(notification_sequence__lt=data.sequence) | ~Q(notification_id=data.id)
-                    )
-                else:
-                    order = order.exclude(notification_status=OrderNotificationStatus.DELIVERED)
-                await order.using_db(connection).update(
-                    notification_status=data.status,
-                    notification_id=data.id,
-                    notification_channel=data.channel,
-                    notification_reason=(data.reason or "")[:200] or None,
-                    notification_sequence=data.sequence,
-                )
+            await RECEIPT.create(connection, id=webhook_id)
+            if data.reference:
+                sql = in_dialect(_STATEMENTS["sqlite", bool(data.sequence)], connection)
+                await connection.execute_query(sql, values)
     except IntegrityError:
         return False
     return True
-
-
-async def _superseded(message: OutboxMessage, connection) -> bool:
-    """A later hand-over (a resend) exists for the same order: news of this one no longer moves it."""
-    return (
-        await OutboxMessage.filter(order_id=message.order_id, id__gt=message.id).using_db(connection).exists()
-    )

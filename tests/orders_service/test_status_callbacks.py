@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from orders_service.lifecycle import OrderNotificationStatus, OutboxStatus
 from orders_service.models import DNAKitOrder, OutboxMessage, WebhookReceipt
 from tests.orders_service.conftest import ADMIN, WEBHOOK_SECRET, place
 
@@ -245,3 +246,22 @@ async def test_a_status_the_gateway_never_sends_is_refused(client, placed, statu
     response = await _post(client, *signed(sequenced(status, message.id, 2)))
 
     assert response.status == 422
+
+
+async def test_news_of_a_hand_over_a_resend_replaced_no_longer_moves_the_order(client, placed):
+    order, first = placed
+    await OutboxMessage.filter(id=first.id).update(status=OutboxStatus.FAILED)
+    await DNAKitOrder.filter(id=order["id"]).update(notification_status=OrderNotificationStatus.FAILED)
+    resent = await client.post(f"/orders/{order['id']}/notification/resend", json={}, headers=ADMIN)
+    assert resent.status == 202, await resent.text()
+
+    late = signed(callback("delivered", first.id, notification_id="ntf_old"), webhook_id="msg_old")
+    assert (await _post(client, *late)).status == 204
+    stored = await DNAKitOrder.get(id=order["id"])
+    assert (stored.notification_status, stored.notification_id) == ("pending", None)
+
+    second = await OutboxMessage.filter(order_id=order["id"]).exclude(id=first.id).get()
+    news = signed(callback("delivered", second.id, notification_id="ntf_new"), webhook_id="msg_new")
+    assert (await _post(client, *news)).status == 204
+    stored = await DNAKitOrder.get(id=order["id"])
+    assert (stored.notification_status, stored.notification_id) == ("delivered", "ntf_new")
