@@ -1,10 +1,11 @@
 """Recipients' addresses are checked once, when `/notify` accepts the notification.
 
 A channel's `check_address` normalises an address (an e-mail address's domain,
-a phone number to E.164) and may be costly. `/notify` runs it for the route's
-channel and each fallback and stores the results beside the contacts given, so
-delivery hands the stored address to the channel instead of checking it again
-on every attempt. A fallback whose address is unusable stores none: its attempt
+a phone number to E.164) and may be costly. `/notify` runs it once for each
+installed channel (routing picks among those that reach the recipient) and
+stores the results for the route's channel and each fallback beside the
+contacts given, so delivery hands the stored address to the channel instead of
+checking it again on every attempt. A fallback whose address is unusable stores none: its attempt
 finds that out and moves on, as it would have.
 """
 

@@ -115,12 +115,14 @@ async def accept_for(
                 reason=refused.detail,
             )
     recipient = Recipient(id=recipient_in.id, name=recipient_in.name, contacts=recipient_in.contacts)
+    usable = checked_addresses(channels, channels.names, recipient)  # each checked once, here
     route = rules.resolve(
         explicit=request.channel,
         attributes=request.attributes,
         recipient=recipient,
         channels=channels,
         fallback=request.fallback,
+        addresses=usable,
     )
     critical = request.critical or route.critical
     due = due_time(
@@ -130,7 +132,7 @@ async def accept_for(
         zone=ZoneInfo(recipient_in.timezone) if recipient_in.timezone else default_timezone,
         critical=critical,
     )
-    addresses = checked_addresses(channels, [route.channel, *route.fallbacks], recipient)
+    addresses = {name: usable[name] for name in (route.channel, *route.fallbacks) if name in usable}
     primary = addresses.get(route.channel)
     if primary is None:  # unusable: let the channel say so, as routing lets it through only if usable
         primary = channels.get(route.channel).address_of(recipient)

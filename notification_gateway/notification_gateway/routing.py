@@ -32,7 +32,8 @@ from pydantic import (
 )
 
 from apikit.errors import DomainError
-from notification_gateway.contract import Recipient, RecipientUnreachable
+from notification_gateway.addresses import checked_addresses
+from notification_gateway.contract import Recipient
 from notification_gateway.plugins import ChannelRegistry
 from notification_gateway.scheduling import QuietWindow
 
@@ -262,13 +263,18 @@ class RoutingRules:
         recipient: Recipient,
         channels: ChannelRegistry,
         fallback: Sequence[str] | str | None = None,
+        addresses: Mapping[str, str] | None = None,
     ) -> Route:
         """Pick the channel and its fallbacks; raise UnknownChannel or Unreachable when none fits.
 
         `fallback` is the request's: None (the rule's list, or none for an explicit channel),
-        `"routing"` (the rule's list), or a list of channels.
+        `"routing"` (the rule's list), or a list of channels. `addresses` are the recipient's
+        checked addresses by channel (`checked_addresses` over every channel), when the caller
+        has them already: a channel reaches the recipient when it has one.
         """
-        reachable = [name for name in channels.names if _reaches(channels, name, recipient)]
+        if addresses is None:
+            addresses = checked_addresses(channels, channels.names, recipient)
+        reachable = [name for name in channels.names if name in addresses]
         rule = next((rule for rule in self.rules if rule.matches(attributes)), None)
         confirm = rule.confirm_within if rule is not None else None
         if isinstance(fallback, list | tuple):
@@ -320,11 +326,3 @@ class RoutingRules:
 
 def _after(chosen: str, wanted: Sequence[str], reachable: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name in wanted if name != chosen and name in reachable))
-
-
-def _reaches(channels: ChannelRegistry, name: str, recipient: Recipient) -> bool:
-    try:
-        channels.get(name).address_of(recipient)
-    except RecipientUnreachable:
-        return False
-    return True
