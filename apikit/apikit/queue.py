@@ -348,9 +348,11 @@ class QueueWorker(ABC, Generic[RowT]):
         """A hook run on every turn of the last lane's loop (the only loop without lanes), e.g. to
         refresh a gauge: an earlier lane's claim never waits for it."""
 
-    def wake(self) -> None:
-        """New work may be due: every lane looks now instead of at the next poll."""
-        for event in self._wakeups.values():
+    def wake(self, lane: str | None = None) -> None:
+        """New work may be due: `lane` looks now instead of at the next poll; every lane does when
+        `lane` is None or names none of this worker's (a new row's lane alone need look for it)."""
+        named = self._wakeups.get(lane) if lane is not None else None
+        for event in [named] if named is not None else self._wakeups.values():
             event.set()
 
     async def claim(self, limit: int, where: Q | None = None) -> list[RowT]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 from pydantic import BaseModel, Field
 from tortoise.exceptions import IntegrityError
@@ -52,10 +54,11 @@ def _json(model: BaseModel) -> dict:
     return model.model_dump(mode="json")
 
 
-def _wake_worker(request: web.Request) -> None:
+def _wake_worker(request: web.Request, lane: str | None = None) -> None:
+    """The delivery worker of this process looks for due work now: in `lane` alone, if given."""
     worker = request.app.get(WORKER)
     if worker is not None:
-        worker.wake()
+        worker.wake(lane)
 
 
 async def notify(request: web.Request) -> web.Response:
@@ -68,7 +71,8 @@ async def notify(request: web.Request) -> web.Response:
     command = await read_body(request, NotifyRequest)
     caller = request[PRINCIPAL].name
     idempotency = request.app[IDEMPOTENCY]
-    async with idempotency.claim(request, principal=caller, payload=command.model_dump(mode="json")) as claim:
+    payload = partial(command.model_dump, mode="json")  # only needed when an Idempotency-Key came
+    async with idempotency.claim(request, principal=caller, payload=payload) as claim:
         if claim.replay is not None:
             return claim.replay
         async with transaction() as connection:
@@ -87,7 +91,7 @@ async def notify(request: web.Request) -> web.Response:
             response = await claim.answer(
                 connection, 202, body, {"Location": f"/notifications/{notification.id}"}
             )
-    _wake_worker(request)
+    _wake_worker(request, lane=str(notification.priority))  # lanes are named by priority
     return response
 
 

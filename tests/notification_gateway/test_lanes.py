@@ -12,6 +12,8 @@ from tortoise.expressions import Q
 
 from apikit.planner import PlannerStatistics
 from apikit.urgency import is_urgent
+from notification_gateway.app import create_app
+from notification_gateway.keys import WORKER
 from notification_gateway.lanes import Priority, delivery_lanes
 from notification_gateway.models import Notification
 from tests.notification_gateway import test_delivery
@@ -337,3 +339,38 @@ async def test_only_the_transactional_lanes_claims_are_urgent(client, make_worke
     await worker._claim_by_lane()
 
     assert seen == {"transactional": True, "bulk": False}
+
+
+async def test_a_wake_up_for_one_lane_wakes_that_lane_alone(client, make_worker):
+    worker = make_worker(lanes=delivery_lanes(0.25))
+
+    def woken() -> dict[str, bool]:
+        states = {lane: event.is_set() for lane, event in worker._wakeups.items()}
+        for event in worker._wakeups.values():
+            event.clear()
+        return states
+
+    worker.wake("bulk")
+    assert woken() == {"transactional": False, "bulk": True}
+    worker.wake("no-such-lane")  # not one of this worker's: every lane looks
+    assert woken() == {"transactional": True, "bulk": True}
+    worker.wake()
+    assert woken() == {"transactional": True, "bulk": True}
+
+
+async def test_a_new_notification_wakes_the_lane_of_its_priority(aiohttp_client, gateway_settings, pigeon):
+    settings = gateway_settings.model_copy(update={"workers_enabled": True})
+    running = await aiohttp_client(create_app(settings, extra_plugins=[("pigeon", pigeon)]))
+    worker, lanes = running.app[WORKER], []
+    wake = worker.wake
+
+    def noting_wake(lane: str | None = None) -> None:
+        lanes.append(lane)
+        wake(lane)
+
+    worker.wake = noting_wake
+
+    for priority in ("bulk", "transactional"):
+        assert (await notify(running, notify_body(priority=priority))).status == 202
+
+    assert lanes == ["bulk", "transactional"]
