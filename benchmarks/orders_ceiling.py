@@ -1,7 +1,8 @@
 """`POST /orders` against its ceiling, and what the INFO access log costs it, in one run.
 
-Three processes measured in turn, each on a freshly seeded database, in rounds
-(so drift on a shared machine hits all three alike):
+Three processes measured in turn, each on a freshly seeded database, in rounds,
+in the opposite order every other round (so drift on a shared machine hits all
+three alike):
 - the ceiling, `benchmarks/baselines/static_sql_orders.py`: the same user lookup,
   order, change and outbox inserts in one transaction, as static SQL in a bare
   aiohttp handler;
@@ -117,18 +118,21 @@ def fresh_database(databases, workdir: Path) -> str:
     return url
 
 
-def one_round(databases, workdir: Path, memory: harness.PeakMemory) -> Round:
-    ceiling_process = static_sql_ceiling(workdir, fresh_database(databases, workdir))
-    with harness.running(ceiling_process, memory, "static-SQL ceiling") as ceiling:
-        stack.check_order_is_placed(ceiling.url)
-        ceiling_result = measure(ceiling, stack.ADMIN)
+def one_round(databases, workdir: Path, memory: harness.PeakMemory, *, reverse: bool = False) -> Round:
+    """The ceiling, ours at INFO and ours at WARNING, in this order or (`reverse`) the other way round:
+    alternating the order between rounds puts a drift of the machine on every process alike."""
     results = {}
-    for level in ("INFO", "WARNING"):
-        service = api_only(workdir, fresh_database(databases, workdir), level)
-        with harness.running(service, memory, f"orders service (relay off, {level})"):
-            stack.check_order_is_placed(service.url)
-            results[level] = measure(service, stack.ADMIN)
-    return Round(ceiling_result, results["INFO"], results["WARNING"])
+    for name in ("ceiling", "INFO", "WARNING")[:: -1 if reverse else 1]:
+        if name == "ceiling":
+            process = static_sql_ceiling(workdir, fresh_database(databases, workdir))
+            label = "static-SQL ceiling"
+        else:
+            process = api_only(workdir, fresh_database(databases, workdir), name)
+            label = f"orders service (relay off, {name})"
+        with harness.running(process, memory, label):
+            stack.check_order_is_placed(process.url)
+            results[name] = measure(process, stack.ADMIN)
+    return Round(results["ceiling"], results["INFO"], results["WARNING"])
 
 
 def main() -> None:
@@ -139,7 +143,7 @@ def main() -> None:
         workdir = Path(folder)
         with harness.running(bare_aiohttp(workdir), memory, "bare aiohttp (no database)") as bare:
             bare_result = measure(bare, "-")
-        rounds = [one_round(databases, workdir, memory) for _ in range(ROUNDS)]
+        rounds = [one_round(databases, workdir, memory, reverse=n % 2 == 1) for n in range(ROUNDS)]
     rows = [
         "| round | static-SQL ceiling req/s | ours, INFO req/s | ours, WARNING req/s "
         "| **POST /orders full path / static-SQL ceiling** | **INFO access log cost** "
@@ -190,7 +194,8 @@ def main() -> None:
             "process (all threads) during the run / requests; the database server's CPU is not in it. "
             "The CPU ratios (ceiling / ours; 1 - WARNING / INFO) barely move with the machine's other "
             "load, which requests/s do on a shared machine.",
-            "Each process gets a freshly seeded database; latencies are closed-loop at saturation (16 "
+            "Each process gets a freshly seeded database; odd rounds run ceiling, INFO, WARNING, even "
+            "rounds the reverse; latencies are closed-loop at saturation (16 "
             "connections), so mostly queueing.",
         ],
     )
