@@ -24,8 +24,9 @@ import asyncio
 import os
 import statistics
 import tempfile
+from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,6 +62,7 @@ RELAY_SETTINGS = {  # key (for BENCH_RELAYS): label, overrides
     "own-poll-1s": (OWN_PROCESS_SLOW_POLL, {SEPARATE: "yes", "ORDERS_RELAY_POLL_SECONDS": "1"}),
 }
 KEPT_UP = 0.95  # sent ÷ ordered per second below this: the path fell behind, its latencies queue
+CPU_OF = ("orders service", "gateway")  # whose CPU per message each row shows
 TARGET = 2.0  # a relay in its own process: p50 at most twice the in-process relay's
 
 
@@ -90,6 +92,21 @@ async def _lanes(count: int, send) -> dict[str, datetime]:
 class Measured:
     latencies: list[float]  # ms, one per message
     kept_up: float  # messages received per second ÷ 201s (202s) returned per second
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per message, by service
+
+    def per_message(self, cpu_seconds: dict[str, float]) -> Measured:
+        self.cpu_ms = {name: seconds / len(self.latencies) * 1000 for name, seconds in cpu_seconds.items()}
+        return self
+
+
+def cpu_meter(services: dict[str, list[ServiceProcess]]) -> Callable[[], dict[str, float]]:
+    """CPU seconds each service (all its processes) spends from now until the result is called."""
+
+    def spent(group: list[ServiceProcess]) -> float:
+        return sum(harness.cpu_seconds(service.process.pid) for service in group)
+
+    start = {name: spent(group) for name, group in services.items()}
+    return lambda: {name: spent(group) - start[name] for name, group in services.items()}
 
 
 def _rate(moments: list[datetime]) -> float:
@@ -140,8 +157,10 @@ async def _run(http, databases, workdir: Path, overrides: dict[str, str] | None)
                         assert response.status == 202
                     return f"direct {n}"
 
+                meter = cpu_meter({"gateway": [gateway]})
                 returned = await _lanes(ORDERS, send)
                 measured = await _measured(http, sandbox.url, returned, lambda text: text)
+                measured.per_message(meter())
             else:
                 orders_db = harness.off_loop(
                     databases.database_url, "orders", orders_tortoise_config, workdir
@@ -185,10 +204,14 @@ async def _run(http, databases, workdir: Path, overrides: dict[str, str] | None)
                             assert response.status == 201
                             return (await response.json())["id"]
 
+                    meter = cpu_meter(
+                        {"orders service": [orders, relay] if separate else [orders], "gateway": [gateway]}
+                    )
                     returned = await _lanes(ORDERS, send)
                     measured = await _measured(
                         http, sandbox.url, returned, lambda text: text.rsplit("Reference: ", 1)[1].rstrip(".")
                     )
+                    measured.per_message(meter())
     return measured
 
 
@@ -203,9 +226,10 @@ def _row(label: str, measured: Measured, ceiling_p50: float | None) -> str:
     p50 = statistics.median(latencies)
     ratio = f"{p50 / ceiling_p50:.2f}" if ceiling_p50 else "-"
     kept_up = f"{measured.kept_up:.2f}" + ("" if measured.kept_up >= KEPT_UP else " (fell behind)")
+    cpu = " / ".join(f"{measured.cpu_ms[name]:.1f}" if name in measured.cpu_ms else "-" for name in CPU_OF)
     return (
         f"| {label} | {len(latencies)} | {p50:.1f} ms | {percentile(latencies, 0.99):.1f} ms "
-        f"| {max(latencies):.0f} ms | {kept_up} | {ratio} |"
+        f"| {max(latencies):.0f} ms | {kept_up} | {ratio} | {cpu} |"
     )
 
 
@@ -225,8 +249,8 @@ def _selected(on_postgres: bool) -> list[tuple[str, dict[str, str]]]:
 async def main() -> None:
     rows = [
         "| path | messages | p50 | p99 | max | kept up (sent ÷ ordered per s) "
-        "| p50 ÷ relay in the API process |",
-        "|---|---|---|---|---|---|---|",
+        f"| p50 ÷ relay in the API process | CPU ms per message: {' / '.join(CPU_OF)} |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     settings = _selected(os.environ.get("BENCH_DATABASE") == "postgres")
     medians: dict[str, float] = {}
@@ -264,6 +288,8 @@ async def main() -> None:
             "In the API process the relay is woken by each order's request; in its own process (PostgreSQL",
             "only) by the NOTIFY the API process sends after each commit, heard on a connection of its own;",
             "the poll is the safety net in both.",
+            "CPU per message: user + system time of each service's processes (a relay's own included) from",
+            "the first request to the last message received, over the messages; PostgreSQL's is not in it.",
         ],
     )
 

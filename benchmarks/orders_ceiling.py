@@ -54,15 +54,6 @@ def api_only(workdir: Path, database_url: str, log_level: str) -> ServiceProcess
     )
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process, all its threads, so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 @dataclass(frozen=True)
 class Load:
     """wrk's figures, and the CPU the server process spent per request meanwhile.
@@ -81,9 +72,9 @@ class Load:
 def measure(service: ServiceProcess, token: str) -> Load:
     url = f"{service.url}/orders"
     wrk.warm_up(url, token=token, body=stack.ORDER_JSON)
-    before = cpu_seconds(service.process.pid)
+    before = harness.cpu_seconds(service.process.pid)
     result = wrk.run(url, seconds=SECONDS, token=token, body=stack.ORDER_JSON)
-    spent = cpu_seconds(service.process.pid) - before
+    spent = harness.cpu_seconds(service.process.pid) - before
     return Load(result, spent / max(result.requests, 1) * 1e6)
 
 

@@ -99,8 +99,19 @@ class Insert(Generic[M]):
             else:
                 raise TypeError(f"{self.model.__name__}.{name} has no default and was not given")
             object.__setattr__(instance, name, value)
+        return await self._written(db, compiled, instance)
+
+    async def save(self, connection: BaseDBAsyncClient | None, instance: M) -> M:
+        """Insert a new instance made by the model (`Model(...)`, defaults filled), like
+        `instance.save(using_db=connection)`."""
+        db = connection or self.model._choose_db(True)
+        compiled = self._compiled.get(db.capabilities.dialect) or self._compile(db)
+        return await self._written(db, compiled, instance)
+
+    async def _written(self, db: BaseDBAsyncClient, compiled: _Compiled, instance: M) -> M:
         fields = self.model._meta.fields_map
         params = [fields[name].to_db_value(getattr(instance, name), instance) for name in compiled.columns]
         result = await db.execute_insert(compiled.sql, params)
         await compiled.executor._process_insert_result(instance, result)
+        instance._saved_in_db = True  # as `save` leaves it: a later save updates the row
         return instance

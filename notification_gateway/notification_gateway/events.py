@@ -58,34 +58,13 @@ async def record_event(
     """
     if sequence is None:
         sequence = await next_sequence(notification.id, connection)
-    values = _event_values(
+    event = new_event(
         notification, status, channel=channel, source=source, now=now, sequence=sequence, reason=reason
     )
-    event = await INSERT_EVENT.create(connection, **values)
+    await INSERT_EVENT.save(connection, event)
     if tell_caller and source is not EventSource.CALLER:
         await owe_callback(notification, event, kind=kind or str(status), connection=connection)
     return event
-
-
-def _event_values(
-    notification: Notification,
-    status: NotificationStatus,
-    *,
-    channel: str,
-    source: EventSource,
-    now: datetime,
-    sequence: int,
-    reason: str | None,
-) -> dict:
-    return {
-        "notification_id": notification.id,
-        "sequence": sequence,
-        "status": status,
-        "channel": channel,
-        "source": source,
-        "reason": reason[:MAX_REASON_CHARS] if reason else None,
-        "occurred_at": now,
-    }
 
 
 def new_event(
@@ -99,7 +78,12 @@ def new_event(
     reason: str | None = None,
 ) -> NotificationEvent:
     """The event, not yet saved: `record_event` saves one, a batch saves many in one statement."""
-    values = _event_values(
-        notification, status, channel=channel, source=source, now=now, sequence=sequence, reason=reason
+    return NotificationEvent(
+        notification_id=notification.id,
+        sequence=sequence,
+        status=status,
+        channel=channel,
+        source=source,
+        reason=reason[:MAX_REASON_CHARS] if reason else None,
+        occurred_at=now,
     )
-    return NotificationEvent(**values)

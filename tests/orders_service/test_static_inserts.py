@@ -10,7 +10,7 @@ from tortoise import connections
 
 from apikit.inserts import Insert
 from orders_service.lifecycle import OrderChangeKind, SequencingType
-from orders_service.models import DNAKitOrder, OutboxMessage
+from orders_service.models import DNAKitOrder, OrderChange, OutboxMessage
 from orders_service.notifications import INSERT_OUTBOX
 from orders_service.orders import INSERT_CHANGE, INSERT_ORDER
 from tests.orders_service.conftest import SHIPPING
@@ -93,3 +93,23 @@ async def test_a_field_the_insert_cannot_fill_is_refused(client, ada):
         await INSERT_CHANGE.create(None, id=7, order_id="o_x", kind=OrderChangeKind.PLACED, actor="a")
     assert await DNAKitOrder.all().count() == 0  # nothing was written
     assert await OutboxMessage.all().count() == 0
+
+
+async def test_an_instance_the_model_made_is_saved_as_save_saves_it(client, ada):
+    placed = await INSERT_ORDER.create(
+        None, user_id=ada.id, sequencing_type=SequencingType.WHOLE_EXOME, shipping_info=SHIPPING
+    )
+    ours = OrderChange(order_id=placed.id, kind=OrderChangeKind.PLACED, actor="token:admin")
+    theirs = OrderChange(order_id=placed.id, kind=OrderChangeKind.PLACED, actor="token:admin")
+
+    await INSERT_CHANGE.save(None, ours)
+    await theirs.save()
+
+    assert ours.pk is not None  # the generated key is read back
+    assert ours.pk != theirs.pk
+    assert _comparable(await _row(OrderChange, ours.pk), OrderChange) == _comparable(
+        await _row(OrderChange, theirs.pk), OrderChange
+    )
+    ours.actor = "token:support"
+    await ours.save()  # known to be stored: an UPDATE, not a second row
+    assert await OrderChange.filter(order_id=placed.id).count() == 2
