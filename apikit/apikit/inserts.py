@@ -103,7 +103,12 @@ class Insert(Generic[M]):
 
     async def save(self, connection: BaseDBAsyncClient | None, instance: M) -> M:
         """Insert a new instance made by the model (`Model(...)`, defaults filled), like
-        `instance.save(using_db=connection)`."""
+        `instance.save(using_db=connection)`; one already stored, or given a key the database
+        generates, is refused (`save` would update it, or insert that key)."""
+        if instance._saved_in_db:
+            raise TypeError(f"this {self.model.__name__} is stored already: save() updates it")
+        if self.model._meta.pk.generated and instance.pk is not None:
+            raise TypeError(f"{self.model.__name__}'s key is the database's to choose")
         db = connection or self.model._choose_db(True)
         compiled = self._compiled.get(db.capabilities.dialect) or self._compile(db)
         return await self._written(db, compiled, instance)

@@ -26,9 +26,9 @@ from orders_service.models import WebhookReceipt
 
 
 class CallbackData(BaseModel):
-    id: str
+    id: str = Field(max_length=64)  # as the order's columns hold them
     status: OrderNotificationStatus
-    channel: str
+    channel: str = Field(max_length=32)
     reference: str | None = None
     reason: str | None = None
     sequence: int = Field(0, ge=0)

@@ -113,3 +113,9 @@ async def test_an_instance_the_model_made_is_saved_as_save_saves_it(client, ada)
     ours.actor = "token:support"
     await ours.save()  # known to be stored: an UPDATE, not a second row
     assert await OrderChange.filter(order_id=placed.id).count() == 2
+    with pytest.raises(TypeError, match="stored already"):
+        await INSERT_CHANGE.save(None, ours)
+    keyed = OrderChange(id=999, order_id=placed.id, kind=OrderChangeKind.PLACED, actor="token:admin")
+    with pytest.raises(TypeError, match="the database's to choose"):
+        await INSERT_CHANGE.save(None, keyed)
+    assert await OrderChange.filter(order_id=placed.id).count() == 2

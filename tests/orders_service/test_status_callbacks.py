@@ -265,3 +265,16 @@ async def test_news_of_a_hand_over_a_resend_replaced_no_longer_moves_the_order(c
     assert (await _post(client, *news)).status == 204
     stored = await DNAKitOrder.get(id=order["id"])
     assert (stored.notification_status, stored.notification_id) == ("delivered", "ntf_new")
+
+
+@pytest.mark.parametrize("field", ["id", "channel"])
+async def test_a_signed_callback_with_a_value_too_long_for_the_order_is_422(client, placed, field):
+    order, message = placed
+    payload = callback("delivered", message.id)
+    payload["data"][field] = "x" * 65
+
+    response = await _post(client, *signed(payload))
+
+    assert response.status == 422
+    assert (await DNAKitOrder.get(id=order["id"])).notification_status == "pending"
+    assert await WebhookReceipt.all().count() == 0  # nothing half-written
