@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -158,7 +159,12 @@ async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
 def in_dialect(sql: str, db: BaseDBAsyncClient) -> str:
     """Static SQL written with PostgreSQL's numbered parameters (`$1`), in `db`'s dialect: SQLite
     numbers them `?1`. A parameter may appear more than once; `$` must not occur in literals."""
-    return sql if db.capabilities.dialect == "postgres" else _NUMBERED.sub(r"?\1", sql)
+    return sql if db.capabilities.dialect == "postgres" else _sqlite_numbered(sql)
+
+
+@functools.cache  # the statements are constants, sent on hot paths
+def _sqlite_numbered(sql: str) -> str:
+    return _NUMBERED.sub(r"?\1", sql)
 
 
 def is_database_unavailable(exc: BaseException) -> bool:

@@ -97,7 +97,7 @@ class Claim:
         """The response, stored for replays in the transaction of the work it reports."""
         outcome = Outcome(status, body, headers or {})
         if self.record_id is not None:
-            await _statements(self.store.records)[1].run(
+            await self.store.answers.run(
                 connection,
                 {"id": self.record_id},
                 state=DONE,
@@ -107,13 +107,6 @@ class Claim:
             )
             self.answered = True
         return outcome.response()
-
-
-@functools.cache
-def _statements(records: type[IdempotencyRecordBase]) -> tuple[Insert, Update]:
-    """A record table's claim and answer, their SQL written once (the relay sends a key with every
-    hand-over, so the gateway runs these for most notifications)."""
-    return Insert(records), Update(records)
 
 
 def fingerprint(method: str, path: str, payload: Any) -> str:
@@ -142,6 +135,16 @@ class IdempotencyStore:
     retention: timedelta = timedelta(hours=24)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
+    # The claim and the stored answer, their SQL written once: the relay sends a key with every
+    # hand-over, so the gateway runs these for most notifications.
+    @functools.cached_property
+    def claims(self) -> Insert:
+        return Insert(self.records)
+
+    @functools.cached_property
+    def answers(self) -> Update:
+        return Update(self.records)
+
     async def _claim(self, principal: str, key: str, print_: str) -> int | Outcome:
         """The new record's id, or the stored answer to replay; 409/422 otherwise."""
         for _ in range(3):
@@ -149,7 +152,7 @@ class IdempotencyStore:
             locked_until = now + timedelta(seconds=self.lock_seconds)
             try:
                 # Committed by itself, outside the work's transaction: concurrent duplicates must see it.
-                record = await _statements(self.records)[0].create(
+                record = await self.claims.create(
                     None,
                     principal=principal,
                     key=key,
